@@ -1,0 +1,113 @@
+"""Stacked bidirectional LSTM encoder (Magenta's `BidirectionalLstmEncoder`)."""
+
+import keras
+from keras import ops
+
+from keras_musicvae.layers.lstm import lstm_recurrence
+from keras_musicvae.layers.lstm import unit_forget_bias
+
+
+@keras.saving.register_keras_serializable(package="keras_musicvae")
+class BidirectionalEncoder(keras.layers.Layer):
+    """Stacked bidirectional LSTM; returns the final forward and backward states.
+
+    Layer `i` reads the concatenated forward and backward outputs of layer
+    `i - 1`. The embedding is `concat(h_forward_final, h_backward_final)` of
+    the last layer. Sequence lengths are honoured exactly as Magenta does:
+    the forward LSTM stops at the last valid step, the backward LSTM starts
+    there; padding never changes the result. Both directions advance in the
+    same loop iteration.
+
+    Args:
+        units: list of ints, units per direction of each layer
+            (`enc_rnn_size`).
+        input_dim: int, depth of the input (inputs and controls
+            concatenated).
+        dropout_rate: float, input dropout of every layer in training.
+
+    Call arguments:
+        inputs: `[B, T, input_dim]`.
+        lengths: optional int `[B]`; None means every sequence is full.
+        training: bool.
+
+    Returns:
+        `[B, 2 * units[-1]]`.
+    """
+
+    def __init__(self, units, input_dim, dropout_rate=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units = [int(u) for u in units]
+        self.input_dim = int(input_dim)
+        self.dropout_rate = float(dropout_rate)
+        self._seed_generator = keras.random.SeedGenerator()
+
+    @property
+    def output_dim(self):
+        return 2 * self.units[-1]
+
+    def build(self, input_shape=None):
+        self.direction_weights = []
+        layer_input = self.input_dim
+        for i, units in enumerate(self.units):
+            weights = {}
+            for direction in ("fw", "bw"):
+                weights[direction] = (
+                    self.add_weight(
+                        name=f"{direction}_kernel_{i}",
+                        shape=(layer_input, 4 * units),
+                        initializer="glorot_uniform",
+                    ),
+                    self.add_weight(
+                        name=f"{direction}_recurrent_kernel_{i}",
+                        shape=(units, 4 * units),
+                        initializer="orthogonal",
+                    ),
+                    self.add_weight(
+                        name=f"{direction}_bias_{i}",
+                        shape=(4 * units,),
+                        initializer=unit_forget_bias(units),
+                    ),
+                )
+            self.direction_weights.append(weights)
+            layer_input = 2 * units
+        self.built = True
+
+    def _dropout(self, x, training):
+        if training and self.dropout_rate > 0:
+            return keras.random.dropout(x, self.dropout_rate, seed=self._seed_generator)
+        return x
+
+    def call(self, inputs, lengths=None, training=False):
+        batch_size = ops.shape(inputs)[0]
+        num_steps = ops.shape(inputs)[1]
+        masks = None
+        if lengths is not None:
+            mask = ops.arange(num_steps)[None, :] < ops.cast(lengths, "int32")[:, None]
+            masks = [mask, ops.flip(mask, axis=1)]
+        x = inputs
+        for i, units in enumerate(self.units):
+            fw_kernel, fw_recurrent, fw_bias = self.direction_weights[i]["fw"]
+            bw_kernel, bw_recurrent, bw_bias = self.direction_weights[i]["bw"]
+            x_fw = self._dropout(x, training)
+            x_bw = ops.flip(self._dropout(x, training), axis=1)
+            zeros = ops.zeros((batch_size, units), inputs.dtype)
+            (out_fw, out_bw_reversed), (state_fw, state_bw) = lstm_recurrence(
+                [ops.matmul(x_fw, fw_kernel) + fw_bias, ops.matmul(x_bw, bw_kernel) + bw_bias],
+                [fw_recurrent, bw_recurrent],
+                [(zeros, zeros), (zeros, zeros)],
+                masks,
+            )
+            x = ops.concatenate([out_fw, ops.flip(out_bw_reversed, axis=1)], axis=-1)
+        return ops.concatenate([state_fw[0], state_bw[0]], axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "input_dim": self.input_dim,
+                "dropout_rate": self.dropout_rate,
+            }
+        )
+        return config
+

@@ -1,0 +1,151 @@
+"""The step-by-step decoding loop: free-running sampling and scheduled sampling.
+
+One loop serves flat and hierarchical decoders and one or several streams
+(trio: melody, bass and drums decoders advance in the same iteration). The
+sequence is `num_segments` segments of `segment_length` steps; at the first
+step of each segment every stream's LSTM state is reset from that segment's
+conditioning vector, while the previous output carries over (the first input
+of segment i > 0 is the last output of segment i - 1, as in Magenta).
+
+Everything that does not depend on the previous step is computed before the
+loop: initial states and conditioning projections of every segment, the
+projections of the controls and of the teacher-forcing inputs, and the random
+noise (so the loop holds no random state and compiles on every backend).
+"""
+
+from keras import ops
+
+
+def run_decoding_loop(
+    bar_decoders,
+    conditionings,
+    segment_length,
+    temperature,
+    noises,
+    controls=None,
+    teacher_inputs=None,
+    use_sample=None,
+    start_tokens=None,
+):
+    """Decodes step by step.
+
+    Args:
+        bar_decoders: list of `BarDecoder`, one per stream.
+        conditionings: `[B, S, C]`, the conditioning vector of each segment
+            (S = 1 for flat decoders: z).
+        segment_length: int, steps per segment; T = S * segment_length.
+        temperature: float scalar (0 = argmax).
+        noises: list (per stream) of `[B, T, noise_depth]` noise from the
+            heads' `make_noise`.
+        controls: `[B, T, control_depth]` or None.
+        teacher_inputs: None (free running), or list (per stream) of
+            `[B, T, D_i]` teacher-forcing inputs (targets shifted right).
+        use_sample: with `teacher_inputs`, `[B, T]` bool: where True, the
+            model's own previous output replaces the teacher input (scheduled
+            sampling). Never applied at the first step of a segment.
+        start_tokens: list (per stream) of `[B, D_i]` inputs of step 0;
+            zeros when None.
+
+    Returns:
+        `(samples, logits)`: lists (per stream) of `[B, T, D_i]` and
+        `[B, T, U_i]`.
+    """
+    batch_size = ops.shape(conditionings)[0]
+    num_segments = conditionings.shape[1]
+    num_steps = num_segments * segment_length
+    dtype = conditionings.dtype
+    flat_conditionings = ops.reshape(conditionings, (-1, conditionings.shape[-1]))
+
+    def time_major(x):
+        return ops.moveaxis(x, 1, 0)
+
+    per_stream = []
+    init = []
+    for i, decoder in enumerate(bar_decoders):
+        states = decoder.initial_state(flat_conditionings)
+        # [S, B, H] per layer, for a gather by segment index inside the loop.
+        segment_states = [
+            tuple(
+                time_major(ops.reshape(s, (batch_size, num_segments, s.shape[-1])))
+                for s in state
+            )
+            for state in states
+        ]
+        conditioning_projection = time_major(
+            decoder.conditioning_projection(conditionings)
+        )
+        stream = {
+            "decoder": decoder,
+            "segment_states": segment_states,
+            "conditioning_projection": conditioning_projection,
+        }
+        per_stream.append(stream)
+        for h, c in segment_states:
+            init += [h[0], c[0]]
+        if start_tokens is None:
+            init.append(ops.zeros((batch_size, decoder.token_depth), dtype))
+        else:
+            init.append(ops.cast(start_tokens[i], dtype))
+        init.append(ops.zeros((batch_size, decoder.head.logits_depth), dtype))
+
+    xs = {"step": ops.arange(num_steps, dtype="int32")}
+    xs["noise"] = [time_major(n) for n in noises]
+    if controls is not None:
+        xs["control"] = [
+            time_major(s["decoder"].control_projection(ops.cast(controls, dtype)))
+            for s in per_stream
+        ]
+    if teacher_inputs is not None:
+        xs["teacher"] = [
+            time_major(s["decoder"].token_projection(ops.cast(t, dtype)))
+            for s, t in zip(per_stream, teacher_inputs)
+        ]
+        xs["use_sample"] = time_major(ops.expand_dims(ops.cast(use_sample, "bool"), -1))
+
+    def step(carry, inputs):
+        t = inputs["step"]
+        segment = t // segment_length
+        segment_start = ops.equal(t % segment_length, 0)
+        new_carry = []
+        offset = 0
+        for i, stream in enumerate(per_stream):
+            decoder = stream["decoder"]
+            num_layers = len(decoder.units)
+            flat_state = carry[offset : offset + 2 * num_layers]
+            prev_token = carry[offset + 2 * num_layers]
+            offset += 2 * num_layers + 2
+            states = []
+            for k in range(num_layers):
+                h, c = flat_state[2 * k], flat_state[2 * k + 1]
+                if num_segments > 1:
+                    h0, c0 = stream["segment_states"][k]
+                    h = ops.where(segment_start, ops.take(h0, segment, axis=0), h)
+                    c = ops.where(segment_start, ops.take(c0, segment, axis=0), c)
+                states.append((h, c))
+            if num_segments > 1:
+                conditioning = ops.take(stream["conditioning_projection"], segment, axis=0)
+            else:
+                conditioning = stream["conditioning_projection"][0]
+            token_gates = decoder.token_projection(prev_token)
+            if teacher_inputs is not None:
+                mix = ops.logical_and(inputs["use_sample"], ops.logical_not(segment_start))
+                token_gates = ops.where(mix, token_gates, inputs["teacher"][i])
+            gates = token_gates + conditioning
+            if controls is not None:
+                gates = gates + inputs["control"][i]
+            logits, states = decoder.step(gates, states)
+            sample = decoder.head.sample(logits, temperature, inputs["noise"][i])
+            for h, c in states:
+                new_carry += [h, c]
+            new_carry += [sample, logits]
+        return new_carry, new_carry
+
+    _, outputs = ops.scan(step, init, xs)
+    samples, logits = [], []
+    offset = 0
+    for stream in per_stream:
+        num_layers = len(stream["decoder"].units)
+        samples.append(time_major(outputs[offset + 2 * num_layers]))
+        logits.append(time_major(outputs[offset + 2 * num_layers + 1]))
+        offset += 2 * num_layers + 2
+    return samples, logits

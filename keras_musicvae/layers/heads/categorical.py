@@ -1,0 +1,98 @@
+"""Categorical output heads: one softmax, or several (multi-stream, e.g. trio)."""
+
+import keras
+from keras import ops
+
+from keras_musicvae.layers.heads.output_head import OutputHead
+from keras_musicvae.layers.heads.output_head import argmax_one_hot
+from keras_musicvae.layers.heads.output_head import gumbel_noise
+
+
+@keras.saving.register_keras_serializable(package="keras_musicvae")
+class CategoricalHead(OutputHead):
+    """Softmax over `output_depth` classes (Magenta's `CategoricalLstmDecoder`).
+
+    Loss: softmax cross-entropy per step. Accuracy: argmax equals the target
+    class. Samples are one-hot vectors.
+    """
+
+    def step_loss(self, targets, logits):
+        targets = ops.cast(targets, logits.dtype)
+        return -ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)
+
+    def step_accuracy(self, targets, logits):
+        return ops.cast(
+            ops.equal(ops.argmax(logits, axis=-1), ops.argmax(targets, axis=-1)),
+            logits.dtype,
+        )
+
+    def sample(self, logits, temperature, noise):
+        return argmax_one_hot(logits + temperature * noise, self.output_depth)
+
+    def make_noise(self, shape, seed):
+        return gumbel_noise(tuple(shape) + (self.noise_depth,), seed)
+
+
+@keras.saving.register_keras_serializable(package="keras_musicvae")
+class MultiStreamCategoricalHead(OutputHead):
+    """Independent softmaxes over consecutive column groups of one projection.
+
+    Magenta's `MultiOutCategoricalLstmDecoder` (`flat-trio`: melody 90, bass
+    90, drums 512). The loss is the sum of the streams' cross-entropies; the
+    accuracy is the mean of the streams' accuracies.
+
+    Args:
+        output_depths: list of ints, the depth of each stream.
+        input_dim: int, units of the top decoder LSTM layer.
+    """
+
+    def __init__(self, output_depths, input_dim, **kwargs):
+        kwargs.pop("output_depth", None)
+        self.output_depths = [int(d) for d in output_depths]
+        super().__init__(sum(self.output_depths), input_dim, **kwargs)
+
+    def _split(self, x):
+        return ops.split(x, _split_points(self.output_depths), axis=-1)
+
+    def step_loss(self, targets, logits):
+        targets = ops.cast(targets, logits.dtype)
+        total = 0.0
+        for t, l in zip(self._split(targets), self._split(logits)):
+            total = total - ops.sum(t * ops.log_softmax(l, axis=-1), axis=-1)
+        return total
+
+    def stream_accuracy(self, targets, logits):
+        """Per-stream correctness, `[..., num_streams]`."""
+        return ops.stack(
+            [
+                ops.cast(ops.equal(ops.argmax(l, -1), ops.argmax(t, -1)), logits.dtype)
+                for t, l in zip(self._split(targets), self._split(logits))
+            ],
+            axis=-1,
+        )
+
+    def step_accuracy(self, targets, logits):
+        return ops.mean(self.stream_accuracy(targets, logits), axis=-1)
+
+    def sample(self, logits, temperature, noise):
+        scores = self._split(logits + temperature * noise)
+        return ops.concatenate(
+            [argmax_one_hot(s, d) for s, d in zip(scores, self.output_depths)], axis=-1
+        )
+
+    def make_noise(self, shape, seed):
+        return gumbel_noise(tuple(shape) + (self.noise_depth,), seed)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("output_depth")
+        config["output_depths"] = self.output_depths
+        return config
+
+
+def _split_points(depths):
+    points, total = [], 0
+    for d in depths[:-1]:
+        total += d
+        points.append(total)
+    return points

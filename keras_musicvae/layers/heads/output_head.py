@@ -1,0 +1,98 @@
+"""Base class of the decoder output heads.
+
+A head owns the decoder's output projection (Magenta's
+`decoder/output_projection`) and everything that depends on the output
+distribution: the per-step loss, the per-step accuracy, and sampling.
+
+Sampling is written as "argmax / threshold of (logits + temperature * noise)"
+with the noise drawn outside the step loop: Gumbel noise for categoricals
+(Gumbel-max trick), logistic noise for Bernoullis. For temperature T > 0 this
+draws exactly from `softmax(logits / T)` / `sigmoid(logits / T)`; T = 0 gives
+the argmax / `logit >= 0` decision. Drawing the noise up front keeps the step
+loop free of random-state updates, so the same loop compiles on every
+backend and exports to SavedModel / TF Lite with the noise as an input.
+"""
+
+import keras
+from keras import ops
+
+
+class OutputHead(keras.layers.Layer):
+    """Projection from the top decoder LSTM state to the output distribution.
+
+    Subclasses define `logits_depth`, `noise_depth`, `step_loss`,
+    `step_accuracy`, `sample` and `make_noise`.
+
+    Args:
+        output_depth: int, depth of the target / sampled vectors.
+        input_dim: int, units of the top decoder LSTM layer.
+    """
+
+    #: Temperature of the model's own samples fed back during scheduled
+    #: sampling (Magenta's `_sample` default).
+    scheduled_sampling_temperature = 1.0
+
+    def __init__(self, output_depth, input_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.output_depth = int(output_depth)
+        self.input_dim = int(input_dim)
+
+    @property
+    def logits_depth(self):
+        return self.output_depth
+
+    @property
+    def noise_depth(self):
+        return self.logits_depth
+
+    def build(self, input_shape=None):
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.input_dim, self.logits_depth),
+            initializer="glorot_uniform",
+        )
+        self.bias = self.add_weight(
+            name="bias", shape=(self.logits_depth,), initializer="zeros"
+        )
+        self.built = True
+
+    def call(self, hidden):
+        """`[..., input_dim]` -> logits `[..., logits_depth]`."""
+        return ops.matmul(hidden, self.kernel) + self.bias
+
+    def step_loss(self, targets, logits):
+        """Per-step loss `[...]` of targets `[..., output_depth]`."""
+        raise NotImplementedError
+
+    def step_accuracy(self, targets, logits):
+        """Per-step correctness in [0, 1], `[...]`."""
+        raise NotImplementedError
+
+    def sample(self, logits, temperature, noise):
+        """Sampled output vectors `[..., output_depth]` (float)."""
+        raise NotImplementedError
+
+    def make_noise(self, shape, seed):
+        """Noise `shape + [noise_depth]` for `sample`."""
+        raise NotImplementedError
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"output_depth": self.output_depth, "input_dim": self.input_dim})
+        return config
+
+
+def gumbel_noise(shape, seed, dtype="float32"):
+    uniform = keras.random.uniform(shape, minval=1e-20, maxval=1.0, seed=seed, dtype=dtype)
+    return -ops.log(-ops.log(uniform))
+
+
+def logistic_noise(shape, seed, dtype="float32"):
+    uniform = keras.random.uniform(shape, minval=1e-7, maxval=1.0 - 1e-7, seed=seed, dtype=dtype)
+    return ops.log(uniform) - ops.log1p(-uniform)
+
+
+def argmax_one_hot(scores, depth):
+    """One-hot of the argmax over the last axis (via top_k: exports to TF Lite)."""
+    _, index = ops.top_k(scores, 1)
+    return ops.one_hot(index[..., 0], depth, dtype=scores.dtype)

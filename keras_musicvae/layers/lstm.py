@@ -1,0 +1,235 @@
+"""LSTM building blocks shared by the encoders, the conductor and the decoders.
+
+All LSTMs here keep Keras' weight layout: per layer a `kernel`
+`[input_dim, 4 * units]`, a `recurrent_kernel` `[units, 4 * units]` and a
+`bias` `[4 * units]`, gate blocks in Keras' order (input, forget, cell,
+output), forget bias folded into `bias` (initialised to 1, like Keras'
+`unit_forget_bias`, and like Magenta's `LSTMBlockCell`, which adds 1.0 at run
+time). States are `(h, c)` pairs. Magenta's `(c, h)` order and `[i, j, f, o]`
+gate order appear only in the checkpoint converter.
+
+Speed: the input projection `x @ kernel + bias` of a whole sequence is one
+matrix product outside the time loop; the loop only does `h @
+recurrent_kernel` and the gates. Several independent recurrences (e.g. the
+forward and backward directions of a bidirectional layer) advance in the same
+loop iteration.
+"""
+
+import keras
+from keras import ops
+
+
+def lstm_gates(gate_inputs, cell_state):
+    """One LSTM update from pre-activations.
+
+    Args:
+        gate_inputs: `[B, 4H]`, `x @ kernel + h @ recurrent_kernel + bias`.
+        cell_state: `[B, H]`, the previous cell state.
+
+    Returns:
+        `(h, c)`, each `[B, H]`.
+    """
+    i, f, g, o = ops.split(gate_inputs, 4, axis=-1)
+    c = ops.sigmoid(f) * cell_state + ops.sigmoid(i) * ops.tanh(g)
+    h = ops.sigmoid(o) * ops.tanh(c)
+    return h, c
+
+
+def lstm_recurrence(input_projections, recurrent_kernels, initial_states, masks=None):
+    """Runs several independent LSTM recurrences over time in one loop.
+
+    Args:
+        input_projections: list of `[B, T, 4H_i]` tensors (inputs already
+            multiplied by the kernel, bias added).
+        recurrent_kernels: list of `[H_i, 4H_i]` tensors.
+        initial_states: list of `(h, c)` pairs, each `[B, H_i]`.
+        masks: None, or a list of `[B, T]` boolean tensors; where a mask is
+            False the state is carried unchanged and the output is zero
+            (steps past a sequence's length).
+
+    Returns:
+        `(outputs, final_states)`: a list of `[B, T, H_i]` hidden-state
+        sequences and a list of final `(h, c)` pairs.
+    """
+    num = len(input_projections)
+    xs = [ops.transpose(p, (1, 0, 2)) for p in input_projections]
+    if masks is not None:
+        xs += [ops.expand_dims(ops.transpose(ops.cast(m, "bool"), (1, 0)), -1) for m in masks]
+
+    def step(carry, step_inputs):
+        new_carry = []
+        for i in range(num):
+            h, c = carry[2 * i], carry[2 * i + 1]
+            gates = step_inputs[i] + ops.matmul(h, recurrent_kernels[i])
+            h_new, c_new = lstm_gates(gates, c)
+            if masks is not None:
+                keep = step_inputs[num + i]
+                h_new = ops.where(keep, h_new, h)
+                c_new = ops.where(keep, c_new, c)
+            new_carry += [h_new, c_new]
+        # Keras' TensorFlow `scan` needs per-step outputs shaped like the carry.
+        return new_carry, new_carry
+
+    init = []
+    for h, c in initial_states:
+        init += [h, c]
+    final, per_step = ops.scan(step, init, xs)
+    outputs = []
+    final_states = []
+    for i in range(num):
+        seq = ops.transpose(per_step[2 * i], (1, 0, 2))
+        if masks is not None:
+            seq = seq * ops.expand_dims(ops.cast(masks[i], seq.dtype), -1)
+        outputs.append(seq)
+        final_states.append((final[2 * i], final[2 * i + 1]))
+    return outputs, final_states
+
+
+@keras.saving.register_keras_serializable(package="keras_musicvae")
+class LSTMStack(keras.layers.Layer):
+    """A stack of unidirectional LSTM layers (Magenta's `MultiRNNCell`).
+
+    Layer `k` reads the hidden states of layer `k - 1`. With `dropout_rate`,
+    each layer's input is dropped out at every step in training (Magenta's
+    `DropoutWrapper(input_keep_prob=1 - dropout_rate)`).
+
+    Args:
+        units: list of ints, the units of each layer.
+        dropout_rate: float, input dropout in training.
+
+    Call arguments:
+        inputs: `[B, T, D]`.
+        initial_state: list of `(h, c)` pairs (one per layer, `[B, H_k]`
+            each), or None for zeros.
+        mask: optional `[B, T]` boolean (True = valid step).
+        training: bool.
+
+    Returns:
+        `(outputs, final_states)`: `[B, T, H_last]` and a list of `(h, c)`.
+    """
+
+    def __init__(self, units, dropout_rate=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units = [int(u) for u in units]
+        self.dropout_rate = float(dropout_rate)
+        self._seed_generator = keras.random.SeedGenerator()
+
+    def build(self, input_shape):
+        input_dim = int(input_shape[-1])
+        self.kernels, self.recurrent_kernels, self.biases = [], [], []
+        for k, units in enumerate(self.units):
+            self.kernels.append(
+                self.add_weight(
+                    name=f"kernel_{k}",
+                    shape=(input_dim, 4 * units),
+                    initializer="glorot_uniform",
+                )
+            )
+            self.recurrent_kernels.append(
+                self.add_weight(
+                    name=f"recurrent_kernel_{k}",
+                    shape=(units, 4 * units),
+                    initializer="orthogonal",
+                )
+            )
+            self.biases.append(
+                self.add_weight(
+                    name=f"bias_{k}",
+                    shape=(4 * units,),
+                    initializer=unit_forget_bias(units),
+                )
+            )
+            input_dim = units
+        self.input_dim = int(input_shape[-1])
+        self.built = True
+
+    # -- helpers used by the step loops --------------------------------------
+    def zero_state(self, batch_size, dtype="float32"):
+        return [
+            (ops.zeros((batch_size, u), dtype), ops.zeros((batch_size, u), dtype))
+            for u in self.units
+        ]
+
+    def input_projection(self, inputs, layer=0):
+        """`inputs @ kernel_layer + bias_layer` (any leading shape)."""
+        return ops.matmul(inputs, self.kernels[layer]) + self.biases[layer]
+
+    def step(self, layer0_gate_inputs, states):
+        """Advances every layer one step.
+
+        Args:
+            layer0_gate_inputs: `[B, 4H_0]`: the first layer's input
+                projection for this step (bias included).
+            states: list of `(h, c)` per layer.
+
+        Returns:
+            `(h_top, new_states)`.
+        """
+        new_states = []
+        gate_inputs = layer0_gate_inputs
+        for k, (h, c) in enumerate(states):
+            if k > 0:
+                gate_inputs = self.input_projection(new_states[-1][0], k)
+            h, c = lstm_gates(gate_inputs + ops.matmul(h, self.recurrent_kernels[k]), c)
+            new_states.append((h, c))
+        return new_states[-1][0], new_states
+
+    def _dropout(self, x, training):
+        if training and self.dropout_rate > 0:
+            return keras.random.dropout(x, self.dropout_rate, seed=self._seed_generator)
+        return x
+
+    def call(
+        self,
+        inputs,
+        initial_state=None,
+        mask=None,
+        training=False,
+        first_layer_projection=None,
+    ):
+        """See the class docstring.
+
+        `first_layer_projection` (`[B, T, 4H_0]`), when given, replaces the
+        first layer's `dropout(inputs) @ kernel + bias` (callers that can
+        compute it more cheaply, e.g. with a conditioning vector that is
+        constant over time); `inputs` then only gives the batch size.
+        """
+        batch_size = ops.shape(inputs)[0]
+        if initial_state is None:
+            initial_state = self.zero_state(batch_size, inputs.dtype)
+        x = inputs
+        final_states = []
+        masks = None if mask is None else [mask]
+        for k in range(len(self.units)):
+            if k == 0 and first_layer_projection is not None:
+                projection = first_layer_projection
+            else:
+                projection = self.input_projection(self._dropout(x, training), k)
+            (x,), (state,) = lstm_recurrence(
+                [projection],
+                [self.recurrent_kernels[k]],
+                [initial_state[k]],
+                masks,
+            )
+            final_states.append(state)
+        return x, final_states
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units, "dropout_rate": self.dropout_rate})
+        return config
+
+
+def unit_forget_bias(units):
+    """Bias initializer: zeros, with ones in the forget-gate block."""
+
+    def initializer(shape, dtype=None):
+        return ops.concatenate(
+            [
+                ops.zeros((units,), dtype=dtype),
+                ops.ones((units,), dtype=dtype),
+                ops.zeros((2 * units,), dtype=dtype),
+            ]
+        )
+
+    return initializer

@@ -1,0 +1,729 @@
+"""`MusicVAE`: the hierarchical recurrent VAE of Roberts et al. (ICML 2018)."""
+
+import logging
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_musicvae.layers.bar_decoder import BarDecoder
+from keras_musicvae.layers.bidirectional_encoder import BidirectionalEncoder
+from keras_musicvae.layers.conductor import Conductor
+from keras_musicvae.layers.decoders import FlatDecoder
+from keras_musicvae.layers.decoders import HierarchicalDecoder
+from keras_musicvae.layers.heads import CategoricalHead
+from keras_musicvae.layers.heads import GrooveHead
+from keras_musicvae.layers.heads import MultiStreamCategoricalHead
+from keras_musicvae.layers.heads import NadeHead
+from keras_musicvae.layers.hierarchical_encoder import HierarchicalEncoder
+from keras_musicvae.layers.latent_head import LatentHead
+from keras_musicvae.layers.latent_head import kl_divergence
+from keras_musicvae.models import schedules
+from keras_musicvae.models.optimizer import MusicVAEAdam
+from keras_musicvae.utils.backend_compile import compile_model_function
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_HEADS = ("categorical", "multi_categorical", "groove", "nade")
+
+
+@keras.saving.register_keras_serializable(package="keras_musicvae")
+class MusicVAE(keras.Model):
+    """MusicVAE: a bidirectional (or hierarchical) LSTM encoder, a Gaussian
+    latent, and a flat or hierarchical (conductor + bar) LSTM decoder.
+
+    Hyperparameters carry Magenta's names. A batch is a dict: `inputs`
+    `[B, T, input_depth]`, `targets` `[B, T, output_depth]`, `lengths` int
+    `[B]` (or `[B, num_segments]`), and `controls` `[B, T, control_depth]`
+    when `control_depth > 0`. `model.fit(dataset)` takes batches with no
+    separate `y`; `model(batch)` returns a dict `mu`, `sigma`, `z` (`mu`
+    unless training) and `logits` `[B, T, U]`, the teacher-forced decoder
+    outputs before any softmax / sigmoid (U = output depth; for NADE heads
+    the NADE biases).
+
+    Training follows Magenta: per-sequence summed reconstruction loss, KL
+    against N(0, I) with free bits, `beta` annealing, the learning-rate decay
+    of `MagentaLearningRate`, Adam with global-norm clipping
+    (`MusicVAEAdam`), and scheduled sampling. `compile()` with no optimizer
+    sets that optimizer up.
+
+    Args:
+        input_depth: int, encoder input depth (without controls).
+        output_depth: int, decoder output depth.
+        max_seq_len: int, steps per sequence (longer inputs are truncated).
+        z_size: int, latent size.
+        enc_rnn_size: list of ints, encoder units per direction per layer.
+        dec_rnn_size: list of ints, decoder (and conductor) units per layer.
+        encoder_level_lengths: None (bidirectional encoder) or the level
+            lengths of a hierarchical encoder (e.g. `[16, 16]`).
+        decoder_level_lengths: None (flat decoder) or `[num_segments,
+            segment_length]` of a hierarchical decoder (e.g. `[16, 16]`).
+        output_head: "categorical", "multi_categorical" (flat trio),
+            "groove" or "nade".
+        output_depths: stream depths for "multi_categorical" or for
+            `split_streams` (trio: `[90, 90, 512]`).
+        split_streams: hierarchical trio: one bar decoder per stream.
+        control_depth: int, depth of the control sequence (chords: 49;
+            GrooVAE hits as controls: 9), concatenated to the encoder and
+            decoder inputs.
+        nade_num_hidden: int, NADE hidden units ("nade" head).
+        free_bits, max_beta, beta_rate: KL settings.
+        sampling_schedule, sampling_rate: scheduled sampling.
+        dropout_keep_prob: float, LSTM input keep probability in training.
+        learning_rate, decay_rate, min_learning_rate, grad_clip,
+            grad_norm_clip_to_zero: optimizer settings used by `compile()`.
+        batch_size: int, the published training batch size (used by the
+            training tools; the model itself takes any batch).
+        converter: optional data converter config (`{"class_name",
+            "config"}`) of the preset; `model.converter` builds it.
+        augmentation: optional training-time augmentation settings of the
+            preset (e.g. `{"transpose_range": [-5, 5]}`).
+    """
+
+    def __init__(
+        self,
+        input_depth,
+        output_depth,
+        max_seq_len,
+        z_size,
+        enc_rnn_size,
+        dec_rnn_size,
+        encoder_level_lengths=None,
+        decoder_level_lengths=None,
+        output_head="categorical",
+        output_depths=None,
+        split_streams=False,
+        control_depth=0,
+        nade_num_hidden=128,
+        free_bits=0.0,
+        max_beta=1.0,
+        beta_rate=0.0,
+        sampling_schedule="constant",
+        sampling_rate=0.0,
+        dropout_keep_prob=1.0,
+        learning_rate=1e-3,
+        decay_rate=0.9999,
+        min_learning_rate=1e-5,
+        grad_clip=1.0,
+        grad_norm_clip_to_zero=10000.0,
+        batch_size=512,
+        converter=None,
+        augmentation=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.input_depth = int(input_depth)
+        self.output_depth = int(output_depth)
+        self.max_seq_len = int(max_seq_len)
+        self.z_size = int(z_size)
+        self.enc_rnn_size = _int_list(enc_rnn_size, "enc_rnn_size")
+        self.dec_rnn_size = _int_list(dec_rnn_size, "dec_rnn_size")
+        self.encoder_level_lengths = (
+            None if encoder_level_lengths is None else _int_list(encoder_level_lengths, "encoder_level_lengths")
+        )
+        self.decoder_level_lengths = (
+            None if decoder_level_lengths is None else _int_list(decoder_level_lengths, "decoder_level_lengths")
+        )
+        self.output_head = output_head
+        self.output_depths = None if output_depths is None else _int_list(output_depths, "output_depths")
+        self.split_streams = bool(split_streams)
+        self.control_depth = int(control_depth)
+        self.nade_num_hidden = int(nade_num_hidden)
+        self.free_bits = float(free_bits)
+        self.max_beta = float(max_beta)
+        self.beta_rate = float(beta_rate)
+        self.sampling_schedule = sampling_schedule
+        self.sampling_rate = float(sampling_rate)
+        self.dropout_keep_prob = float(dropout_keep_prob)
+        self.learning_rate = float(learning_rate)
+        self.decay_rate = float(decay_rate)
+        self.min_learning_rate = float(min_learning_rate)
+        self.grad_clip = float(grad_clip)
+        self.grad_norm_clip_to_zero = float(grad_norm_clip_to_zero)
+        self.batch_size = int(batch_size)
+        self.converter_config = converter
+        self.augmentation = augmentation
+        self._converter = None
+        self._validate()
+
+        dropout_rate = 1.0 - self.dropout_keep_prob
+        encoder_input_dim = self.input_depth + self.control_depth
+        if self.encoder_level_lengths:
+            self.encoder = HierarchicalEncoder(
+                self.enc_rnn_size,
+                self.encoder_level_lengths,
+                encoder_input_dim,
+                dropout_rate=dropout_rate,
+                name="encoder",
+            )
+        else:
+            self.encoder = BidirectionalEncoder(
+                self.enc_rnn_size, encoder_input_dim, dropout_rate=dropout_rate, name="encoder"
+            )
+        self.latent = LatentHead(self.z_size, self.encoder.output_dim, name="latent")
+
+        if self.decoder_level_lengths:
+            num_segments, segment_length = self.decoder_level_lengths
+            conductor = Conductor(
+                self.dec_rnn_size, num_segments, self.z_size, dropout_rate=dropout_rate, name="conductor"
+            )
+            conditioning_dim = self.dec_rnn_size[-1]
+        else:
+            conditioning_dim = self.z_size
+        if self.split_streams:
+            bar_decoders = [
+                BarDecoder(
+                    self.dec_rnn_size,
+                    self._make_head(depth, f"head_{i}", kind="categorical"),
+                    conditioning_dim,
+                    self.control_depth,
+                    dropout_rate=dropout_rate,
+                    name=f"bar_decoder_{i}",
+                )
+                for i, depth in enumerate(self.output_depths)
+            ]
+        else:
+            bar_decoders = [
+                BarDecoder(
+                    self.dec_rnn_size,
+                    self._make_head(self.output_depth, "head"),
+                    conditioning_dim,
+                    self.control_depth,
+                    dropout_rate=dropout_rate,
+                    name="bar_decoder",
+                )
+            ]
+        if self.decoder_level_lengths:
+            self.decoder = HierarchicalDecoder(
+                conductor, bar_decoders, self.decoder_level_lengths[1], name="decoder"
+            )
+        else:
+            self.decoder = FlatDecoder(bar_decoders, self.max_seq_len, name="decoder")
+
+        self._seed_generator = keras.random.SeedGenerator(name="sampling_seed")
+        self.encoder.build()
+        self.latent.build()
+        self.decoder.build()
+        # Magenta's `global_step`: training steps taken; read by the KL and
+        # scheduled-sampling schedules, advanced by `compute_loss`.
+        self.global_step = self.add_weight(
+            name="global_step", shape=(), dtype="int32", initializer="zeros", trainable=False
+        )
+        self.built = True
+
+        self.r_loss_tracker = keras.metrics.Mean(name="r_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+        self.kl_bits_tracker = keras.metrics.Mean(name="kl_bits")
+        self.kl_beta_tracker = keras.metrics.Mean(name="kl_beta")
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+        self.sampling_probability_tracker = keras.metrics.Mean(name="sampling_probability")
+        self._compiled = {}
+
+    # ------------------------------------------------------------------ setup
+    def _validate(self):
+        if self.output_head not in OUTPUT_HEADS:
+            raise ValueError(
+                f"Unknown output_head {self.output_head!r}; use one of {OUTPUT_HEADS}."
+            )
+        if (self.output_head == "multi_categorical" or self.split_streams) and not self.output_depths:
+            raise ValueError("output_depths is required for multi-stream outputs (e.g. [90, 90, 512]).")
+        if self.output_depths and sum(self.output_depths) != self.output_depth:
+            raise ValueError(
+                f"output_depths {self.output_depths} must sum to output_depth {self.output_depth}."
+            )
+        if self.split_streams and not self.decoder_level_lengths:
+            raise ValueError("split_streams needs a hierarchical decoder (decoder_level_lengths).")
+        if self.output_head == "groove" and self.output_depth % 3:
+            raise ValueError(f"A groove head needs output_depth = 3 x instruments; got {self.output_depth}.")
+        for name, levels in (
+            ("encoder_level_lengths", self.encoder_level_lengths),
+            ("decoder_level_lengths", self.decoder_level_lengths),
+        ):
+            if levels is not None and int(np.prod(levels)) != self.max_seq_len:
+                raise ValueError(
+                    f"The product of {name} {levels} must equal max_seq_len {self.max_seq_len}."
+                )
+        if self.decoder_level_lengths is not None and len(self.decoder_level_lengths) != 2:
+            raise ValueError("decoder_level_lengths must be [num_segments, segment_length].")
+        if not 0 < self.dropout_keep_prob <= 1:
+            raise ValueError(f"dropout_keep_prob must be in (0, 1]; got {self.dropout_keep_prob}.")
+        schedules.validate_sampling_schedule(self.sampling_schedule, self.sampling_rate)
+
+    def _make_head(self, depth, name, kind=None):
+        kind = kind or self.output_head
+        units = self.dec_rnn_size[-1]
+        if kind == "categorical":
+            return CategoricalHead(depth, units, name=name)
+        if kind == "multi_categorical":
+            return MultiStreamCategoricalHead(self.output_depths, units, name=name)
+        if kind == "groove":
+            return GrooveHead(depth // 3, units, name=name)
+        return NadeHead(depth, self.nade_num_hidden, units, name=name)
+
+    @property
+    def converter(self):
+        """The preset's data converter (a `DataConverter`), or None."""
+        if self._converter is None and self.converter_config:
+            from keras_musicvae.data.converter import converter_from_config
+
+            self._converter = converter_from_config(self.converter_config)
+        return self._converter
+
+    def make_optimizer(self):
+        """Magenta's optimizer: Adam, decaying learning rate, clipping."""
+        return MusicVAEAdam(
+            learning_rate=schedules.MagentaLearningRate(
+                self.learning_rate, self.decay_rate, self.min_learning_rate
+            ),
+            grad_clip=self.grad_clip,
+            grad_norm_clip_to_zero=self.grad_norm_clip_to_zero,
+        )
+
+    def compile(self, optimizer=None, **kwargs):
+        """`keras.Model.compile`; with no optimizer, Magenta's (`make_optimizer`)."""
+        if optimizer is None:
+            optimizer = self.make_optimizer()
+        super().compile(optimizer=optimizer, **kwargs)
+
+    # --------------------------------------------------------------- helpers
+    def _prepare(self, batch):
+        """Casts and truncates a batch dict to `max_seq_len`."""
+        if not isinstance(batch, dict):
+            raise TypeError(
+                "MusicVAE takes a dict batch with keys 'inputs', 'targets', 'lengths' "
+                f"(and 'controls'); got {type(batch).__name__}."
+            )
+        missing = [k for k in ("inputs", "targets") if k not in batch]
+        if missing:
+            raise ValueError(f"The batch lacks {missing}; it has {sorted(batch)}.")
+        inputs = ops.cast(batch["inputs"], self.compute_dtype)[:, : self.max_seq_len]
+        targets = ops.cast(batch["targets"], self.compute_dtype)[:, : self.max_seq_len]
+        self._check_depth(inputs, self.input_depth, "inputs")
+        self._check_depth(targets, self.output_depth, "targets")
+        num_steps = inputs.shape[1]
+        lengths = batch.get("lengths")
+        if lengths is None:
+            lengths = ops.full((ops.shape(inputs)[0],), num_steps, dtype="int32")
+        lengths = ops.minimum(ops.cast(lengths, "int32"), num_steps)
+        controls = self._prepare_controls(batch.get("controls"), num_steps)
+        return inputs, targets, lengths, controls
+
+    def _prepare_controls(self, controls, num_steps):
+        if self.control_depth == 0:
+            return None
+        if controls is None:
+            raise ValueError(
+                f"This model is conditioned on controls of depth {self.control_depth}: "
+                "the batch needs 'controls'."
+            )
+        controls = ops.cast(controls, self.compute_dtype)[:, :num_steps]
+        self._check_depth(controls, self.control_depth, "controls")
+        return controls
+
+    @staticmethod
+    def _check_depth(x, depth, name):
+        if len(x.shape) != 3 or (x.shape[-1] is not None and x.shape[-1] != depth):
+            raise ValueError(
+                f"'{name}' must be [batch, time, {depth}]; got shape {tuple(x.shape)}."
+            )
+
+    def _encoder_inputs(self, inputs, controls):
+        if controls is not None:
+            return ops.concatenate([inputs, controls], axis=-1)
+        return inputs
+
+    def step_mask(self, lengths, num_steps):
+        """`[B, T]` float mask of the valid steps of each sequence.
+
+        With per-segment lengths `[B, S]`, step t of segment s = t // L is
+        valid when `t % L < lengths[:, s]`.
+        """
+        lengths = ops.cast(lengths, "int32")
+        steps = ops.arange(num_steps, dtype="int32")
+        if len(lengths.shape) == 2:
+            segment_length = num_steps // lengths.shape[1]
+            per_step = ops.repeat(lengths, segment_length, axis=1)
+            return ops.cast(steps[None, :] % segment_length < per_step, self.compute_dtype)
+        return ops.cast(steps[None, :] < lengths[:, None], self.compute_dtype)
+
+    @staticmethod
+    def shift_right(targets):
+        """Decoder teacher-forcing inputs: zeros, then targets[:, :-1]."""
+        return ops.pad(targets[:, :-1], ((0, 0), (1, 0), (0, 0)))
+
+    def _encoder_lengths(self, lengths, num_steps):
+        if self.encoder_level_lengths is None and len(lengths.shape) == 2:
+            # Per-segment lengths with a flat encoder: the sequence is
+            # contiguous up to the last non-empty segment.
+            return ops.max(
+                ops.where(lengths > 0, ops.arange(1, lengths.shape[1] + 1)[None, :], 0), axis=1
+            ) * (num_steps // lengths.shape[1])
+        return lengths
+
+    # ------------------------------------------------------------------ call
+    def call(self, batch, training=False):
+        inputs, targets, lengths, controls = self._prepare(batch)
+        mu, sigma = self._encode(inputs, lengths, controls, training=training)
+        if training:
+            z = self.latent.sample(mu, sigma, seed=self._seed_generator)
+        else:
+            z = mu
+        use_sample = None
+        if training and schedules.uses_scheduled_sampling(self.sampling_schedule, self.sampling_rate):
+            probability = schedules.sampling_probability(
+                self.sampling_schedule, self.sampling_rate, self.global_step
+            )
+            uniform = keras.random.uniform(ops.shape(targets)[:2], seed=self._seed_generator)
+            use_sample = uniform < probability
+        logits = self.decoder(
+            z,
+            self.shift_right(targets),
+            controls,
+            training=training,
+            use_sample=use_sample,
+            noise_seed=self._seed_generator,
+        )
+        return {"mu": mu, "sigma": sigma, "z": z, "logits": logits}
+
+    def _encode(self, inputs, lengths, controls, training=False):
+        encoding = self.encoder(
+            self._encoder_inputs(inputs, controls),
+            lengths=self._encoder_lengths(lengths, inputs.shape[1]),
+            training=training,
+        )
+        return self.latent(encoding)
+
+    # ------------------------------------------------------------------ loss
+    def loss_terms(self, batch, outputs, step=None):
+        """Magenta's loss pieces for a batch and the model's outputs.
+
+        Returns:
+            dict: `r_loss` `[B]` (summed over valid steps), `kl` `[B]`
+            (nats), `kl_cost` `[B]` (after free bits), `beta`, `loss`
+            (scalar), `step_accuracy` `[B, T]` and `mask` `[B, T]`.
+        """
+        _, targets, lengths, _ = self._prepare(batch)
+        logits = ops.cast(outputs["logits"], "float32")
+        targets = ops.cast(targets, "float32")
+        mask = ops.cast(self.step_mask(lengths, targets.shape[1]), "float32")
+        r_loss = ops.sum(self.decoder.step_losses(targets, logits) * mask, axis=1)
+        mu = ops.cast(outputs["mu"], "float32")
+        sigma = ops.cast(outputs["sigma"], "float32")
+        kl = kl_divergence(mu, sigma)
+        kl_cost = ops.maximum(kl - schedules.free_nats(self.free_bits), 0.0)
+        step = self.global_step if step is None else step
+        beta = schedules.kl_beta(self.max_beta, self.beta_rate, step)
+        loss = ops.mean(r_loss) + beta * ops.mean(kl_cost)
+        return {
+            "r_loss": r_loss,
+            "kl": kl,
+            "kl_cost": kl_cost,
+            "beta": beta,
+            "loss": loss,
+            "step_accuracy": self.decoder.step_accuracy(targets, logits),
+            "mask": mask,
+        }
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        terms = self.loss_terms(x, y_pred)
+        self.r_loss_tracker.update_state(terms["r_loss"])
+        self.kl_loss_tracker.update_state(terms["kl_cost"])
+        self.kl_bits_tracker.update_state(terms["kl"] / np.log(2.0))
+        self.kl_beta_tracker.update_state(terms["beta"])
+        self.accuracy_tracker.update_state(terms["step_accuracy"], sample_weight=terms["mask"])
+        if training and schedules.uses_scheduled_sampling(self.sampling_schedule, self.sampling_rate):
+            probability = schedules.sampling_probability(
+                self.sampling_schedule, self.sampling_rate, self.global_step
+            )
+        else:
+            probability = 0.0
+        self.sampling_probability_tracker.update_state(probability)
+        loss = terms["loss"]
+        losses = self.losses
+        if losses:
+            loss = loss + ops.sum(ops.stack([ops.cast(l, "float32") for l in losses]))
+        if training:
+            self.global_step.assign_add(1)
+        return loss
+
+    # ----------------------------------------------------- tensor-level API
+    # These are pure keras.ops (traceable): export and the compiled public
+    # methods below use them.
+    def encode_tensors(self, inputs, lengths, controls=None):
+        """`(mu, sigma)` of `[B, T, input_depth]` inputs (tensors)."""
+        inputs = ops.cast(inputs, self.compute_dtype)
+        if controls is not None:
+            controls = ops.cast(controls, self.compute_dtype)
+        return self._encode(inputs, ops.cast(lengths, "int32"), controls)
+
+    def decode_tensors(self, z, temperature, noises, controls=None, start_tokens=None):
+        """`(samples [B, T, D], logits [B, T, U])` from z and sampling noise."""
+        return self.decoder.decode(
+            ops.cast(z, self.compute_dtype), temperature, noises, controls, start_tokens
+        )
+
+    def teacher_forced_logits(self, z, targets, lengths=None, controls=None):
+        """Decoder logits `[B, T, U]` for targets given z (teacher forcing).
+
+        `lengths` is accepted for symmetry with the batch format; the logits
+        of steps past a length are computed but meaningless.
+        """
+        del lengths
+        targets = ops.cast(targets, self.compute_dtype)
+        if controls is not None:
+            controls = ops.cast(controls, self.compute_dtype)[:, : targets.shape[1]]
+        return self.decoder(ops.cast(z, self.compute_dtype), self.shift_right(targets), controls)
+
+    def reconstruction_loss(self, z, targets, lengths=None, controls=None):
+        """Per-sequence reconstruction loss `[B]` (summed over valid steps)."""
+        targets = ops.cast(targets, "float32")
+        if lengths is None:
+            lengths = ops.full((ops.shape(targets)[0],), targets.shape[1], dtype="int32")
+        logits = ops.cast(self.teacher_forced_logits(z, targets, controls=controls), "float32")
+        mask = ops.cast(self.step_mask(lengths, targets.shape[1]), "float32")
+        return ops.sum(self.decoder.step_losses(targets, logits) * mask, axis=1)
+
+    # ------------------------------------------------------ public inference
+    def _compiled_fn(self, name, fn):
+        if name not in self._compiled:
+            compiled = compile_model_function(self, fn)
+
+            def run(*args):
+                return compiled(*[_to_tensor(a) for a in args])
+
+            self._compiled[name] = run
+        return self._compiled[name]
+
+    def _seed(self, seed):
+        return self._seed_generator if seed is None else int(seed)
+
+    def _batch_controls(self, controls, batch_size, length):
+        if self.control_depth == 0:
+            if controls is not None:
+                raise ValueError("This model takes no controls.")
+            return None
+        if controls is None:
+            raise ValueError(
+                f"This model is conditioned on controls of depth {self.control_depth}; pass "
+                "`controls` ([time, depth] or [batch, time, depth])."
+            )
+        controls = np.asarray(controls, dtype="float32")
+        if controls.ndim == 2:
+            controls = np.broadcast_to(controls[None], (batch_size,) + controls.shape)
+        if controls.shape[1] < length or controls.shape[2] != self.control_depth:
+            raise ValueError(
+                f"controls must cover {length} steps of depth {self.control_depth}; "
+                f"got shape {controls.shape}."
+            )
+        return np.ascontiguousarray(controls[:, :length])
+
+    def encode(self, inputs, lengths=None, controls=None):
+        """Posterior `(mu, sigma)`, NumPy `[B, z_size]` each.
+
+        Args:
+            inputs: `[B, T, input_depth]` (or `[T, input_depth]` for one).
+            lengths: int `[B]` (or `[B, S]`); None = full length.
+            controls: `[B, T, control_depth]` when the model has controls.
+        """
+        inputs = np.asarray(inputs, dtype="float32")
+        single = inputs.ndim == 2
+        if single:
+            inputs = inputs[None]
+        if inputs.ndim != 3 or inputs.shape[-1] != self.input_depth:
+            raise ValueError(
+                f"inputs must be [batch, time, {self.input_depth}]; got shape {inputs.shape}."
+            )
+        inputs = inputs[:, : self.max_seq_len]
+        if lengths is None:
+            lengths = np.full((inputs.shape[0],), inputs.shape[1], dtype="int32")
+        lengths = np.minimum(np.asarray(lengths, dtype="int32"), inputs.shape[1])
+        if single and lengths.ndim == 0:
+            lengths = lengths[None]
+        args = [inputs, lengths]
+        if self.control_depth:
+            args.append(self._batch_controls(controls, inputs.shape[0], inputs.shape[1]))
+        fn = self._compiled_fn("encode", lambda *a: self.encode_tensors(*a))
+        mu, sigma = fn(*args)
+        mu, sigma = ops.convert_to_numpy(mu), ops.convert_to_numpy(sigma)
+        return (mu[0], sigma[0]) if single else (mu, sigma)
+
+    def decode(
+        self,
+        z,
+        temperature=1.0,
+        length=None,
+        seed=None,
+        controls=None,
+        start_tokens=None,
+        return_logits=False,
+    ):
+        """Samples sequences from latent vectors.
+
+        Args:
+            z: `[B, z_size]`.
+            temperature: float; 0 or None = argmax (greedy).
+            length: steps (default `max_seq_len`; hierarchical decoders
+                decode exactly `max_seq_len`).
+            seed: int for reproducible sampling, None to draw from the
+                model's seed generator.
+            controls: `[T, C]` or `[B, T, C]` when the model has controls.
+            start_tokens: optional `[B, output_depth]` input of step 0.
+            return_logits: also return the decoder's outputs.
+
+        Returns:
+            NumPy `[B, T, output_depth]` samples (one-hot / multi-hot /
+            groove vectors), and the logits when asked.
+        """
+        z = np.asarray(z, dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.z_size:
+            raise ValueError(f"z must be [batch, {self.z_size}]; got shape {z.shape}.")
+        length = self.max_seq_len if length is None else int(length)
+        self.decoder.segment_length_for(length)  # validates hierarchical lengths
+        temperature = 0.0 if temperature is None else float(temperature)
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0; got {temperature}.")
+        batch_size = z.shape[0]
+        if temperature > 0:
+            noises = self.decoder.make_noise(batch_size, self._seed(seed), length)
+        else:
+            noises = [
+                ops.zeros((batch_size, length, h.noise_depth)) for h in self.decoder.heads
+            ]
+        args = [z, np.asarray(temperature, dtype="float32"), noises]
+        controls = self._batch_controls(controls, batch_size, length)
+        args.append(controls)
+        args.append(None if start_tokens is None else np.asarray(start_tokens, "float32"))
+        fn = self._compiled_fn("decode", lambda *a: self.decode_tensors(*a))
+        samples, logits = fn(*args)
+        samples = ops.convert_to_numpy(samples)
+        if return_logits:
+            return samples, ops.convert_to_numpy(logits)
+        return samples
+
+    def sample(self, n, temperature=1.0, seed=None, length=None, controls=None):
+        """Samples `n` sequences from the prior. NumPy `[n, T, output_depth]`."""
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((int(n), self.z_size)).astype("float32")
+        return self.decode(z, temperature=temperature, length=length, seed=seed, controls=controls)
+
+    def reconstruct(self, inputs, temperature=0.0, lengths=None, controls=None, seed=None):
+        """Encodes and decodes from `mu`. NumPy `[B, T, output_depth]`."""
+        mu, _ = self.encode(inputs, lengths=lengths, controls=controls)
+        single = mu.ndim == 1
+        mu = mu[None] if single else mu
+        length = None if self.decoder_level_lengths else np.asarray(inputs).shape[-2]
+        out = self.decode(mu, temperature=temperature, length=length, seed=seed, controls=controls)
+        return out[0] if single else out
+
+    def interpolate(
+        self,
+        start,
+        end,
+        num_steps=11,
+        temperature=0.5,
+        start_length=None,
+        end_length=None,
+        controls=None,
+        seed=None,
+    ):
+        """Decodes points on the great circle between the `mu`s of two inputs.
+
+        Args:
+            start, end: `[T, input_depth]` sequences.
+            num_steps: points, endpoints included.
+            temperature: sampling temperature (0 = argmax).
+
+        Returns:
+            NumPy `[num_steps, T, output_depth]`.
+        """
+        from keras_musicvae.evaluation.interpolation import slerp
+
+        if num_steps < 2:
+            raise ValueError(f"num_steps must be at least 2 (the endpoints); got {num_steps}.")
+        pair = np.stack([np.asarray(start, "float32"), np.asarray(end, "float32")])
+        lengths = None
+        if start_length is not None or end_length is not None:
+            full = pair.shape[1]
+            lengths = np.array(
+                [full if start_length is None else start_length, full if end_length is None else end_length],
+                dtype="int32",
+            )
+        mu, _ = self.encode(pair, lengths=lengths, controls=controls)
+        alphas = np.linspace(0.0, 1.0, num_steps)
+        z = np.stack([slerp(mu[0], mu[1], a) for a in alphas]).astype("float32")
+        length = None if self.decoder_level_lengths else pair.shape[1]
+        return self.decode(z, temperature=temperature, length=length, seed=seed, controls=controls)
+
+    # ---------------------------------------------------------------- config
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "input_depth": self.input_depth,
+            "output_depth": self.output_depth,
+            "max_seq_len": self.max_seq_len,
+            "z_size": self.z_size,
+            "enc_rnn_size": self.enc_rnn_size,
+            "dec_rnn_size": self.dec_rnn_size,
+            "encoder_level_lengths": self.encoder_level_lengths,
+            "decoder_level_lengths": self.decoder_level_lengths,
+            "output_head": self.output_head,
+            "output_depths": self.output_depths,
+            "split_streams": self.split_streams,
+            "control_depth": self.control_depth,
+            "nade_num_hidden": self.nade_num_hidden,
+            "free_bits": self.free_bits,
+            "max_beta": self.max_beta,
+            "beta_rate": self.beta_rate,
+            "sampling_schedule": self.sampling_schedule,
+            "sampling_rate": self.sampling_rate,
+            "dropout_keep_prob": self.dropout_keep_prob,
+            "learning_rate": self.learning_rate,
+            "decay_rate": self.decay_rate,
+            "min_learning_rate": self.min_learning_rate,
+            "grad_clip": self.grad_clip,
+            "grad_norm_clip_to_zero": self.grad_norm_clip_to_zero,
+            "batch_size": self.batch_size,
+            "converter": self.converter_config,
+            "augmentation": self.augmentation,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # ---------------------------------------------------------------- presets
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **overrides):
+        """Builds a model from a built-in preset, a Magenta alias or a folder.
+
+        See `keras_musicvae.presets`.
+        """
+        from keras_musicvae.presets import load_model_from_preset
+
+        return load_model_from_preset(preset, load_weights=load_weights, model_class=cls, **overrides)
+
+    def save_to_preset(self, preset_dir, overwrite=False, description=None):
+        """Writes `config.json`, `model.weights.h5`, `metadata.json`, `README.md`."""
+        from keras_musicvae.presets import save_model_to_preset
+
+        return save_model_to_preset(self, preset_dir, overwrite=overwrite, description=description)
+
+
+def _to_tensor(value):
+    if isinstance(value, np.ndarray):
+        return ops.convert_to_tensor(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_tensor(v) for v in value)
+    return value
+
+
+def _int_list(value, name):
+    if isinstance(value, (int, np.integer)):
+        return [int(value)]
+    try:
+        return [int(v) for v in value]
+    except TypeError as e:
+        raise ValueError(f"{name} must be a list of ints; got {value!r}.") from e

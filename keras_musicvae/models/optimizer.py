@@ -1,0 +1,49 @@
+"""Adam with Magenta's gradient rule: global-norm clipping, and zero gradients
+for a step whose global norm is absurdly large."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_musicvae")
+class MusicVAEAdam(keras.optimizers.Adam):
+    """`keras.optimizers.Adam` with Magenta's clipping.
+
+    Gradients are clipped to a global norm of `grad_clip`; when the global
+    norm exceeds `grad_norm_clip_to_zero` the step applies zero gradients
+    (as Magenta's `music_vae_train`: Adam's moments still decay and the step
+    counter advances). Epsilon defaults to 1e-8, TF1's `AdamOptimizer`.
+
+    Args:
+        grad_clip: float, global norm to clip to (None: no clipping).
+        grad_norm_clip_to_zero: float, global norm above which the gradients
+            are zeroed (None: never).
+        **kwargs: `keras.optimizers.Adam` arguments.
+    """
+
+    def __init__(self, grad_clip=1.0, grad_norm_clip_to_zero=10000.0, epsilon=1e-8, **kwargs):
+        super().__init__(epsilon=epsilon, **kwargs)
+        self.grad_clip = None if grad_clip is None else float(grad_clip)
+        self.grad_norm_clip_to_zero = (
+            None if grad_norm_clip_to_zero is None else float(grad_norm_clip_to_zero)
+        )
+
+    def _clip_gradients(self, grads):
+        grads = super()._clip_gradients(grads)
+        if self.grad_clip is None and self.grad_norm_clip_to_zero is None:
+            return grads
+        present = [g for g in grads if g is not None]
+        global_norm = ops.sqrt(sum(ops.sum(ops.square(g)) for g in present))
+        scale = ops.ones_like(global_norm)
+        if self.grad_clip is not None:
+            scale = ops.minimum(scale, self.grad_clip / ops.maximum(global_norm, self.grad_clip))
+        if self.grad_norm_clip_to_zero is not None:
+            scale = ops.where(global_norm > self.grad_norm_clip_to_zero, 0.0, scale)
+        return [None if g is None else g * ops.cast(scale, g.dtype) for g in grads]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"grad_clip": self.grad_clip, "grad_norm_clip_to_zero": self.grad_norm_clip_to_zero}
+        )
+        return config
