@@ -451,7 +451,7 @@ class MultiInstrumentPerformanceConverter(DataConverter):
                 "and pitched notes"
             )
             return None
-        tracks.sort(key=lambda t: (t.is_drum, t.program if t.program is not None else -1))
+        tracks.sort(key=lambda t: (t.is_drum, -(t.program or 0)))
 
         chunks_of_tracks = [[] for _ in range(self.num_chunks)]
         max_track_events = self.max_events_per_instrument - 2

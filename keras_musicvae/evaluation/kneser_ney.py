@@ -97,7 +97,11 @@ class KneserNeyLanguageModel:
     def _as_sequences(sequences, lengths):
         if isinstance(sequences, np.ndarray) and sequences.ndim == 2:
             rows = list(sequences)
-        elif isinstance(sequences, np.ndarray) and sequences.ndim == 1 and sequences.dtype != object:
+        elif (
+            isinstance(sequences, np.ndarray)
+            and sequences.ndim == 1
+            and sequences.dtype != object
+        ):
             raise ValueError(
                 "expected a batch of sequences ([N, T] array or a list of 1-D arrays), "
                 "got a single 1-D array; wrap it in a list."

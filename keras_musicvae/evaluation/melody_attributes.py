@@ -1,8 +1,8 @@
 """The five melody attributes of the paper (Sec. 5.5 and Appendix C).
 
 Melodies are token sequences on a 16th-note grid (16 steps per 4/4 bar, the
-first step on a downbeat): token 0 = note-off, 1 = no event (the previous note
-or rest continues), `2 + k` = note-on of MIDI pitch `min_pitch + k`
+first step on a downbeat): token 0 = no event (the previous note or rest
+continues), 1 = note-off, `2 + k` = note-on of MIDI pitch `min_pitch + k`
 (`min_pitch` = 21 for Magenta's 90-class melody representation). A "note" is
 a note-on token (an onset).
 
@@ -30,8 +30,8 @@ and the average interval is `nan` with fewer than two notes.
 
 import numpy as np
 
-NOTE_OFF_TOKEN = 0
-NO_EVENT_TOKEN = 1
+NO_EVENT_TOKEN = 0
+NOTE_OFF_TOKEN = 1
 FIRST_NOTE_ON_TOKEN = 2
 DEFAULT_MIN_PITCH = 21
 

@@ -129,7 +129,10 @@ def plot_attribute_change_heatmap(path, matrices, attribute_names=ATTRIBUTE_NAME
     for axis, (title, matrix) in zip(axes, arrays.items()):
         image = axis.imshow(matrix, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
         axis.set_xticks(range(matrix.shape[1]), labels, rotation=45, ha="right")
-        row_labels = labels if matrix.shape[0] == len(labels) else [str(i) for i in range(matrix.shape[0])]
+        if matrix.shape[0] == len(labels):
+            row_labels = labels
+        else:
+            row_labels = [str(i) for i in range(matrix.shape[0])]
         axis.set_yticks(range(matrix.shape[0]), row_labels)
         axis.set_xlabel("Attribute measured")
         axis.set_ylabel("Attribute vector applied")

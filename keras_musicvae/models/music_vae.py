@@ -638,7 +638,7 @@ class MusicVAE(keras.Model):
         Returns:
             NumPy `[num_steps, T, output_depth]`.
         """
-        from keras_musicvae.evaluation.interpolation import slerp
+        from keras_musicvae.evaluation.slerp import slerp
 
         if num_steps < 2:
             raise ValueError(f"num_steps must be at least 2 (the endpoints); got {num_steps}.")

@@ -83,7 +83,8 @@ def test_modified_discounts_hand_computed():
     #   0:1 1:1 5:1 </s>:1 (n1 = 4)  2:2 6:2 (n2 = 2)  3:3 (n3 = 1)  4:4 (n4 = 1)
     # Y = 4 / (4 + 2*2) = 0.5, D1 = 1 - 2Y*2/4 = 0.5, D2 = 2 - 3Y*1/2 = 1.25,
     # D3+ = 3 - 4Y*1/1 = 1.
-    model = KneserNeyLanguageModel(order=1, vocab_size=8).fit([[0, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 6, 6]])
+    corpus = [[0, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 6, 6]]
+    model = KneserNeyLanguageModel(order=1, vocab_size=8).fit(corpus)
     assert model.discounts[1] == pytest.approx((0.5, 1.25, 1.0))
     # total 15; gamma = (0.5*4 + 1.25*2 + 1*2) / 15 = 6.5 / 15; |V| = 9 (0..7, </s>).
     floor = (6.5 / 15) / 9
@@ -133,7 +134,7 @@ def test_unseen_ngrams_back_off():
     model = KneserNeyLanguageModel(order=5, vocab_size=90).fit(corpus)
     # Context whose older tokens never occurred: identical to the shorter context.
     seen = list(corpus[0, 1:4])
-    for token in (int(corpus[0, 4]), 50, END + 86):
+    for token in (int(corpus[0, 4]), 50, 90):  # 90 = </s> for vocab_size 90
         assert model.prob(token, [89] + seen) == pytest.approx(model.prob(token, seen), rel=1e-12)
     # Entirely unseen context: the unigram distribution.
     np.testing.assert_allclose(model.distribution([88, 87, 86, 85]), model.distribution([]))
@@ -148,7 +149,9 @@ def test_structured_sequences_cost_less_than_noise():
     model = KneserNeyLanguageModel(order=5, vocab_size=90).fit(corpus)
     held_out = _melodic_corpus(20, seed=3)
     noise = np.random.default_rng(4).integers(0, 90, size=held_out.shape)
-    assert model.costs(held_out, per_token=True).mean() < 0.5 * model.costs(noise, per_token=True).mean()
+    structured_cost = model.costs(held_out, per_token=True).mean()
+    noise_cost = model.costs(noise, per_token=True).mean()
+    assert structured_cost < 0.5 * noise_cost
 
 
 def test_fit_with_lengths_and_inferred_vocab():

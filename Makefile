@@ -1,0 +1,40 @@
+# keras_musicvae: two commands do all the set-up on a fresh machine.
+#   make demo   - create .venv if missing, install, run the demo on the bundled corpus
+#   make test   - create .venv if missing, install the dev extras, run the tests
+#                 (whole suite on TensorFlow, core suite on JAX and PyTorch)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+# Backends on which the core (non-slow) suite runs after the full TensorFlow run.
+CORE_BACKENDS ?= jax torch
+
+.PHONY: demo test test-fast install clean presets
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[jax,torch,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m keras_musicvae demo --output demo_output
+
+test: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	for backend in $(CORE_BACKENDS); do \
+		KERAS_BACKEND=$$backend $(PY) -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS) || exit 1; \
+	done
+
+test-fast: $(STAMP)
+	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
+
+presets: $(STAMP)
+	$(PY) tools/make_presets.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info demo_output

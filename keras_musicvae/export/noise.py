@@ -1,0 +1,80 @@
+"""Sampling noise made inside an exported TensorFlow graph.
+
+BACKEND-SPECIFIC CODE (TensorFlow): export graphs are TensorFlow graphs.
+
+The model samples as `argmax(logits + temperature * noise)` (categorical
+heads, Gumbel noise) or `logits + temperature * noise > 0` (Bernoulli heads,
+logistic noise), with the noise drawn before the step loop (see
+`keras_musicvae.layers.heads.output_head`). Here the same noise is drawn with
+`tf.random.stateless_uniform` from a seed that is an input of the graph, so a
+SavedModel samples deterministically: same seed, same output.
+
+Seeds: head `i` draws its uniforms with the stateless seed `[seed, i]`. For
+head 0 this is what Keras' `keras.random.uniform(..., seed=seed)` uses on the
+TensorFlow backend, so a single-head model exported to a SavedModel samples
+exactly what `model.decode(z, temperature, seed=seed)` samples there.
+"""
+
+import tensorflow as tf
+
+from keras_musicvae.export.spec import GUMBEL
+
+# Open intervals of the uniforms, as `gumbel_noise` / `logistic_noise`.
+_GUMBEL_MINVAL = 1e-20
+_LOGISTIC_MINVAL = 1e-7
+
+#: Second element of the stateless seed of the prior draw in `sample`.
+PRIOR_SEED_SALT = 0x5EED
+
+
+def stateless_seed(seed, salt):
+    """`[seed', salt]` int32, `seed'` reduced the way Keras reduces int seeds on TF."""
+    seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), tf.int32.max - 1), tf.int32)
+    return tf.stack([seed, tf.constant(salt, tf.int32)])
+
+
+def gumbel_from_uniform(uniform):
+    """Gumbel(0, 1) noise from uniforms in (0, 1)."""
+    return -tf.math.log(-tf.math.log(uniform))
+
+
+def logistic_from_uniform(uniform):
+    """Logistic(0, 1) noise from uniforms in (0, 1)."""
+    return tf.math.log(uniform) - tf.math.log1p(-uniform)
+
+
+def head_noise(kind, shape, seed_pair):
+    """Noise of one head.
+
+    Args:
+        kind: `GUMBEL` or `LOGISTIC` (`ExportSpec.noise_kinds`).
+        shape: `[batch, time, noise_depth]` (ints or int tensors).
+        seed_pair: int32 `[2]` stateless seed.
+
+    Returns:
+        float32 tensor of `shape`.
+    """
+    if kind == GUMBEL:
+        uniform = tf.random.stateless_uniform(
+            shape, seed_pair, minval=_GUMBEL_MINVAL, maxval=1.0, dtype=tf.float32
+        )
+        return gumbel_from_uniform(uniform)
+    uniform = tf.random.stateless_uniform(
+        shape, seed_pair, minval=_LOGISTIC_MINVAL, maxval=1.0 - _LOGISTIC_MINVAL, dtype=tf.float32
+    )
+    return logistic_from_uniform(uniform)
+
+
+def seeded_noises(spec, batch_size, seed):
+    """Per-head noise `[batch, max_seq_len, noise_depth_i]` from an int32 seed."""
+    return [
+        head_noise(kind, [batch_size, spec.max_seq_len, depth], stateless_seed(seed, i))
+        for i, (kind, depth) in enumerate(zip(spec.noise_kinds, spec.noise_depths))
+    ]
+
+
+def split_noise(spec, noise):
+    """Splits a concatenated `[batch, time, spec.noise_depth]` noise per head."""
+    if len(spec.noise_depths) == 1:
+        return [noise]
+    return tf.split(noise, list(spec.noise_depths), axis=-1)

@@ -1,0 +1,1 @@
+def export_tflite(*a, **k): raise NotImplementedError
