@@ -381,7 +381,7 @@ class _FastMidiReader:
         data = self.data
         if len(data) < 14:
             raise _Fallback
-        _, header_size = struct.unpack(">4sL", data[4:8])
+        (header_size,) = struct.unpack(">L", data[4:8])
         if header_size < 6 or 8 + header_size > len(data):
             raise _Fallback
         _, num_tracks, resolution = struct.unpack(">hhh", data[8:14])
@@ -484,12 +484,20 @@ class _FastMidiReader:
                     started = open_notes.get(key)
                     if started is None:
                         continue
-                    to_close = [s for s in started if s[0] != tick]
-                    if not to_close:
-                        self.same_tick_notes += len(started)
-                        del open_notes[key]
-                        continue
-                    to_keep = [s for s in started if s[0] == tick]
+                    if len(started) == 1:  # the common case
+                        if started[0][0] == tick:
+                            self.same_tick_notes += 1
+                            del open_notes[key]
+                            continue
+                        to_close = started
+                        to_keep = None
+                    else:
+                        to_close = [s for s in started if s[0] != tick]
+                        if not to_close:
+                            self.same_tick_notes += len(started)
+                            del open_notes[key]
+                            continue
+                        to_keep = [s for s in started if s[0] == tick]
                     inst_key = (program[channel], channel, track_index)
                     instrument = instrument_map.get(inst_key)
                     if instrument is None:

@@ -41,7 +41,7 @@ _CHORD_SYMBOL = note_seq.NoteSequence.TextAnnotation.CHORD_SYMBOL
 # MIDI programs 0-127; drums get the program token after the last program.
 _NUM_PROGRAMS = note_seq.MAX_MIDI_PROGRAM - note_seq.MIN_MIDI_PROGRAM + 1
 _DRUM_PROGRAM_INDEX = _NUM_PROGRAMS
-# Errors that make a stretch of music impossible to place on a 4/4 grid.
+# Errors that make a stretch of music impossible to place on a grid of bars.
 _QUANTIZATION_ERRORS = (
     sequences_lib.BadTimeSignatureError,
     sequences_lib.MultipleTimeSignatureError,
@@ -49,13 +49,6 @@ _QUANTIZATION_ERRORS = (
     sequences_lib.NegativeTimeError,
     note_seq.NonIntegerStepsPerBarError,
 )
-
-
-def _one_hot(tokens, depth, dtype=np.bool_):
-    """`[len(tokens), depth]` one-hot array of `dtype`."""
-    array = np.zeros((len(tokens), depth), dtype=dtype)
-    array[np.arange(len(tokens)), tokens] = 1
-    return array
 
 
 def _count(n, noun):
@@ -451,7 +444,7 @@ class MultiInstrumentPerformanceConverter(DataConverter):
                 "and pitched notes"
             )
             return None
-        tracks.sort(key=lambda t: (t.is_drum, -(t.program or 0)))
+        tracks.sort(key=lambda t: (t.is_drum, t.program if t.program is not None else -1))
 
         chunks_of_tracks = [[] for _ in range(self.num_chunks)]
         max_track_events = self.max_events_per_instrument - 2

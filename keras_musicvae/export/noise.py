@@ -9,15 +9,17 @@ logistic noise), with the noise drawn before the step loop (see
 `tf.random.stateless_uniform` from a seed that is an input of the graph, so a
 SavedModel samples deterministically: same seed, same output.
 
-Seeds: head `i` draws its uniforms with the stateless seed `[seed, i]`. For
-head 0 this is what Keras' `keras.random.uniform(..., seed=seed)` uses on the
-TensorFlow backend, so a single-head model exported to a SavedModel samples
-exactly what `model.decode(z, temperature, seed=seed)` samples there.
+Seeds: head `i` draws its uniforms with the stateless seed
+`[seed + STREAM_SEED_STRIDE * i, 0]`, which is what Keras'
+`keras.random.uniform(..., seed=stream_seed(seed, i))` uses on the TensorFlow
+backend, so an exported model samples exactly what
+`model.decode(z, temperature, seed=seed)` samples there.
 """
 
 import tensorflow as tf
 
 from keras_musicvae.export.spec import GUMBEL
+from keras_musicvae.layers.heads.output_head import STREAM_SEED_STRIDE
 
 # Open intervals of the uniforms, as `gumbel_noise` / `logistic_noise`.
 _GUMBEL_MINVAL = 1e-20
@@ -27,9 +29,11 @@ _LOGISTIC_MINVAL = 1e-7
 PRIOR_SEED_SALT = 0x5EED
 
 
-def stateless_seed(seed, salt):
-    """`[seed', salt]` int32, `seed'` reduced the way Keras reduces int seeds on TF."""
-    seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), tf.int32.max - 1), tf.int32)
+def stateless_seed(seed, salt, offset=0):
+    """`[seed', salt]` int32, `seed' = seed + offset` reduced the way Keras
+    reduces int seeds on TF."""
+    seed = tf.cast(seed, tf.int64) + offset
+    seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
     return tf.stack([seed, tf.constant(salt, tf.int32)])
 
 
@@ -68,7 +72,11 @@ def head_noise(kind, shape, seed_pair):
 def seeded_noises(spec, batch_size, seed):
     """Per-head noise `[batch, max_seq_len, noise_depth_i]` from an int32 seed."""
     return [
-        head_noise(kind, [batch_size, spec.max_seq_len, depth], stateless_seed(seed, i))
+        head_noise(
+            kind,
+            [batch_size, spec.max_seq_len, depth],
+            stateless_seed(seed, 0, offset=STREAM_SEED_STRIDE * i),
+        )
         for i, (kind, depth) in enumerate(zip(spec.noise_kinds, spec.noise_depths))
     ]
 

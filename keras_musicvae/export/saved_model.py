@@ -1,11 +1,17 @@
 """Export to a TensorFlow SavedModel with TF Serving signatures.
 
-| signature | inputs | outputs |
-|---|---|---|
-| `encode` | `inputs` f32 `[batch, T, input_depth]`, `lengths` i32 `[batch]` (`[batch, segments]` for multi-instrument performance presets) | `mu`, `sigma` f32 `[batch, z_size]` |
-| `decode` (= `serving_default`) | `z` f32 `[batch, z_size]`, `temperature` f32 `[]`, `seed` i32 `[]` | see below |
-| `sample` | `temperature` f32 `[]`, `seed` i32 `[]`, `num_samples` i32 `[]` | decode outputs and `z` |
-| `interpolate` | `start`, `end` f32 `[T, input_depth]`, `num_steps` i32 `[]`, `temperature` f32 `[]`, `seed` i32 `[]` | decode outputs (`num_steps` rows, endpoints included) and `z` |
+Signatures (the batch axis is dynamic):
+
+- `encode`: `inputs` f32 `[batch, T, input_depth]`, `lengths` i32 `[batch]`
+  (`[batch, segments]` for multi-instrument performance presets) -> `mu`,
+  `sigma` f32 `[batch, z_size]`.
+- `decode` (also `serving_default`): `z` f32 `[batch, z_size]`,
+  `temperature` f32 `[]`, `seed` i32 `[]` -> decode outputs (below).
+- `sample`: `temperature` f32 `[]`, `seed` i32 `[]`, `num_samples` i32 `[]`
+  -> decode outputs and `z` `[num_samples, z_size]`.
+- `interpolate`: `start`, `end` f32 `[T, input_depth]`, `num_steps` i32
+  `[]`, `temperature` f32 `[]`, `seed` i32 `[]` -> decode outputs
+  (`num_steps` rows, endpoints included) and `z` `[num_steps, z_size]`.
 
 `T` is the model's `max_seq_len`: pad shorter sequences with zeros and pass
 their lengths. Models with controls (chords; GrooVAE hits) take `controls`
@@ -20,46 +26,24 @@ f32 `[batch, T, 27]` (hits | velocities | offsets) plus `hits`, `velocities`,
 
 Sampling is `argmax(logits + temperature * noise)` with the noise drawn by
 stateless random ops from `seed` inside the graph: the same seed gives the
-same output, `temperature=0` gives the argmax. `sample` draws z from
-N(0, I) with the same seed.
+same output, `temperature=0` gives the argmax. Decoder head `i` draws with
+the stateless seed `[seed, i]` (see `keras_musicvae.export.noise`), so a
+one-head model samples what `model.decode(z, temperature, seed=seed)` samples
+on the TensorFlow backend. `sample` draws z from N(0, I) with the seed
+`[seed, 0x5EED]`.
 """
 
 import logging
 import os
 import pathlib
 
-import keras
-
+from keras_musicvae.export.backend import require_tensorflow_backend
 from keras_musicvae.export.files import atomic_destination
 from keras_musicvae.export.spec import ExportSpec
 
 logger = logging.getLogger(__name__)
 
 SIGNATURES = ("encode", "decode", "sample", "interpolate")
-
-_OTHER_BACKEND_MESSAGE = (
-    "Exporting a MusicVAE to a SavedModel needs the TensorFlow backend (active backend: "
-    "{backend}). Presets are backend-independent: save this model with "
-    "`model.save_to_preset(folder)` (or use the preset name), then in a process started "
-    "with KERAS_BACKEND=tensorflow run\n"
-    "    model = keras_musicvae.MusicVAE.from_preset(folder)\n"
-    "    keras_musicvae.export.export_saved_model(model, path)\n"
-    "(or the command line: KERAS_BACKEND=tensorflow python -m keras_musicvae.export "
-    "saved_model PRESET PATH)."
-)
-
-
-def require_tensorflow_backend(what="Export"):
-    """Raises a clear error when the Keras backend is not TensorFlow."""
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        message = _OTHER_BACKEND_MESSAGE.format(backend=backend)
-        if backend == "jax":
-            message += (
-                " (The JAX route, Keras' jax2tf export, does not handle the decoder's "
-                "seeded sampling loop reliably with TensorFlow 2.21, so it is not used.)"
-            )
-        raise RuntimeError(f"{what}: " + message)
 
 
 def build_serving_module(model, max_batch=None):

@@ -116,7 +116,10 @@ def _lengths_shape(model):
     try:
         converter = model.converter
     except Exception as error:  # A broken converter config must not block export.
-        logger.warning("Could not build the model's data converter (%s); assuming one length per sequence.", error)
+        logger.warning(
+            "Could not build the model's data converter (%s); assuming one length per sequence.",
+            error,
+        )
         return ()
     if converter is None:
         return ()

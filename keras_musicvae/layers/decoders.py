@@ -7,6 +7,7 @@ from keras import ops
 from keras_musicvae.layers.bar_decoder import BarDecoder
 from keras_musicvae.layers.conductor import Conductor
 from keras_musicvae.layers.decoding import run_decoding_loop
+from keras_musicvae.layers.heads.output_head import stream_seed
 
 
 class SequenceDecoder(keras.layers.Layer):
@@ -112,7 +113,10 @@ class SequenceDecoder(keras.layers.Layer):
     def make_noise(self, batch_size, seed, length=None):
         """Per-stream sampling noise `[B, T, noise_depth]` for `decode`."""
         length = self.max_length if length is None else length
-        return [head.make_noise((batch_size, length), seed) for head in self.heads]
+        return [
+            head.make_noise((batch_size, length), stream_seed(seed, i))
+            for i, head in enumerate(self.heads)
+        ]
 
     # -- teacher forcing / scheduled sampling --------------------------------
     def call(

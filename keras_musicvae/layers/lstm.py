@@ -10,79 +10,17 @@ gate order appear only in the checkpoint converter.
 
 Speed: the input projection `x @ kernel + bias` of a whole sequence is one
 matrix product outside the time loop; the loop only does `h @
-recurrent_kernel` and the gates. Several independent recurrences (e.g. the
-forward and backward directions of a bidirectional layer) advance in the same
-loop iteration.
+recurrent_kernel` and the gates, and its backward pass is hand-written (see
+`lstm_recurrence.py`). Several independent recurrences (e.g. the forward and
+backward directions of a bidirectional layer) advance in the same loop
+iteration.
 """
 
 import keras
 from keras import ops
 
-
-def lstm_gates(gate_inputs, cell_state):
-    """One LSTM update from pre-activations.
-
-    Args:
-        gate_inputs: `[B, 4H]`, `x @ kernel + h @ recurrent_kernel + bias`.
-        cell_state: `[B, H]`, the previous cell state.
-
-    Returns:
-        `(h, c)`, each `[B, H]`.
-    """
-    i, f, g, o = ops.split(gate_inputs, 4, axis=-1)
-    c = ops.sigmoid(f) * cell_state + ops.sigmoid(i) * ops.tanh(g)
-    h = ops.sigmoid(o) * ops.tanh(c)
-    return h, c
-
-
-def lstm_recurrence(input_projections, recurrent_kernels, initial_states, masks=None):
-    """Runs several independent LSTM recurrences over time in one loop.
-
-    Args:
-        input_projections: list of `[B, T, 4H_i]` tensors (inputs already
-            multiplied by the kernel, bias added).
-        recurrent_kernels: list of `[H_i, 4H_i]` tensors.
-        initial_states: list of `(h, c)` pairs, each `[B, H_i]`.
-        masks: None, or a list of `[B, T]` boolean tensors; where a mask is
-            False the state is carried unchanged and the output is zero
-            (steps past a sequence's length).
-
-    Returns:
-        `(outputs, final_states)`: a list of `[B, T, H_i]` hidden-state
-        sequences and a list of final `(h, c)` pairs.
-    """
-    num = len(input_projections)
-    xs = [ops.transpose(p, (1, 0, 2)) for p in input_projections]
-    if masks is not None:
-        xs += [ops.expand_dims(ops.transpose(ops.cast(m, "bool"), (1, 0)), -1) for m in masks]
-
-    def step(carry, step_inputs):
-        new_carry = []
-        for i in range(num):
-            h, c = carry[2 * i], carry[2 * i + 1]
-            gates = step_inputs[i] + ops.matmul(h, recurrent_kernels[i])
-            h_new, c_new = lstm_gates(gates, c)
-            if masks is not None:
-                keep = step_inputs[num + i]
-                h_new = ops.where(keep, h_new, h)
-                c_new = ops.where(keep, c_new, c)
-            new_carry += [h_new, c_new]
-        # Keras' TensorFlow `scan` needs per-step outputs shaped like the carry.
-        return new_carry, new_carry
-
-    init = []
-    for h, c in initial_states:
-        init += [h, c]
-    final, per_step = ops.scan(step, init, xs)
-    outputs = []
-    final_states = []
-    for i in range(num):
-        seq = ops.transpose(per_step[2 * i], (1, 0, 2))
-        if masks is not None:
-            seq = seq * ops.expand_dims(ops.cast(masks[i], seq.dtype), -1)
-        outputs.append(seq)
-        final_states.append((final[2 * i], final[2 * i + 1]))
-    return outputs, final_states
+from keras_musicvae.layers.lstm_recurrence import lstm_gates
+from keras_musicvae.layers.lstm_recurrence import lstm_recurrence  # noqa: F401 (re-export)
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")

@@ -82,6 +82,19 @@ class OutputHead(keras.layers.Layer):
         return config
 
 
+#: Stream `i` of a multi-stream decoder draws its noise from the integer seed
+#: `seed + STREAM_SEED_STRIDE * i` (the export code does the same).
+STREAM_SEED_STRIDE = 7919
+
+
+def stream_seed(seed, index):
+    """The seed of stream `index`: an int for int seeds; a `SeedGenerator`
+    (drawn from in turn) is returned as it is."""
+    if isinstance(seed, int):
+        return seed + STREAM_SEED_STRIDE * index
+    return seed
+
+
 def gumbel_noise(shape, seed, dtype="float32"):
     uniform = keras.random.uniform(shape, minval=1e-20, maxval=1.0, seed=seed, dtype=dtype)
     return -ops.log(-ops.log(uniform))

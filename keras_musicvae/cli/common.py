@@ -1,0 +1,503 @@
+"""What every subcommand shares: errors, output files, models, MIDI inputs.
+
+Rules the command line keeps:
+
+* An expected problem (a missing or unreadable file, a MIDI file that gives
+  no examples, an unknown preset, an output that exists) is raised as a
+  `CLIError`: `main` prints it as one line on stderr and exits non-zero.
+* Outputs are written atomically (a temporary file in the same folder, then
+  a rename) and an existing file is only replaced with `--overwrite`. Each
+  command lists its outputs first (`OutputPlan`), so that it refuses before
+  doing any work.
+
+Heavy modules (Keras, TensorFlow, note-seq, matplotlib) are imported inside
+the functions, never at module level, so that `--help` stays fast.
+"""
+
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import typing
+
+# Exit codes (documented in docs/CLI.md).
+EXIT_OK = 0
+EXIT_FAILURE = 1  # bad input file, no examples, failed step
+EXIT_USAGE = 2  # bad arguments, unknown preset or hyperparameter
+EXIT_EXISTS = 3  # an output exists and --overwrite was not given
+EXIT_INTERRUPTED = 130
+
+DEBUG_ENV = "KERAS_MUSICVAE_DEBUG"
+
+
+class CLIError(Exception):
+    """An expected failure: printed as one line, exits with `exit_code`."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message, exit_code=None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(CLIError):
+    """Bad arguments (exit code 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class OutputExistsError(CLIError):
+    """An output exists and `--overwrite` was not given (exit code 3)."""
+
+    exit_code = EXIT_EXISTS
+
+
+def debug_enabled():
+    """Whether `$KERAS_MUSICVAE_DEBUG` asks for tracebacks."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+# ------------------------------------------------------------------ messages
+def say(message=""):
+    """A result line, on stdout."""
+    print(message, flush=True)
+
+
+def warn(message):
+    """A warning line, on stderr."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def interactive():
+    """Whether stderr is a terminal (progress bars are shown only then)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def progress(iterable=None, total=None, desc=None, unit="it"):
+    """A tqdm progress bar on stderr (hidden when stderr is not a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=None,
+        dynamic_ncols=True,
+        leave=False,
+    )
+
+
+# ------------------------------------------------------------------ inputs
+def existing_file(path, what="file"):
+    """`path` as a `pathlib.Path`, or a `CLIError` saying it is missing."""
+    path = pathlib.Path(os.path.expanduser(str(path)))
+    if not path.exists():
+        raise CLIError(f"{path}: no such {what}.")
+    if path.is_dir():
+        raise CLIError(f"{path}: is a folder, expected a {what}.")
+    return path
+
+
+def existing_path(path, what="file or folder"):
+    path = pathlib.Path(os.path.expanduser(str(path)))
+    if not path.exists():
+        raise CLIError(f"{path}: no such {what}.")
+    return path
+
+
+def parse_hparams(text):
+    """Parses `k=v,k2=v2` hyperparameter overrides; values are JSON.
+
+    `enc_rnn_size=[64,64],z_size=16,sampling_schedule=constant` gives
+    `{"enc_rnn_size": [64, 64], "z_size": 16, "sampling_schedule":
+    "constant"}`: commas inside brackets or quotes do not split, and a value
+    that is not JSON is taken as a string.
+
+    Raises:
+        UsageError: on an item without `=` or an empty name.
+    """
+    if not text:
+        return {}
+    items, depth, quote, current = [], 0, None, []
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    items.append("".join(current))
+    out = {}
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        if "=" not in item:
+            raise UsageError(f"--hparams: {item!r} is not name=value (e.g. z_size=16).")
+        name, value = item.split("=", 1)
+        name = name.strip()
+        if not name:
+            raise UsageError(f"--hparams: {item!r} has no name.")
+        value = value.strip()
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
+
+
+# ------------------------------------------------------------------ outputs
+class OutputPlan:
+    """The files a command will write; refuses up front if any exists.
+
+    Args:
+        overwrite: whether existing files may be replaced.
+    """
+
+    def __init__(self, overwrite=False):
+        self.overwrite = overwrite
+        self.paths = []
+
+    def add(self, path):
+        path = pathlib.Path(path)
+        self.paths.append(path)
+        return path
+
+    def check(self):
+        """Raises `OutputExistsError` naming the existing outputs."""
+        if self.overwrite:
+            return
+        existing = [p for p in self.paths if p.exists()]
+        if existing:
+            shown = ", ".join(str(p) for p in existing[:3])
+            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+            raise OutputExistsError(
+                f"{shown}{more} already exist{'s' if len(existing) == 1 else ''}; "
+                "pass --overwrite to replace, or choose another --output."
+            )
+
+
+def check_can_write(path, overwrite):
+    path = pathlib.Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{path} already exists; pass --overwrite to replace it, or choose another --output."
+        )
+    return path
+
+
+def atomic_write(path, write_fn, overwrite=False, suffix=""):
+    """Writes a file through a temporary file in the same folder, then renames it.
+
+    Args:
+        path: the destination.
+        write_fn: callable taking the temporary path and writing it.
+        overwrite: replace an existing file.
+        suffix: suffix of the temporary file (some writers check it).
+
+    Returns:
+        `path` as a `pathlib.Path`.
+    """
+    path = check_can_write(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write_fn(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def write_midi(sequence, path, overwrite=False):
+    """Writes a NoteSequence as a MIDI file, atomically."""
+    import note_seq
+
+    return atomic_write(path, lambda tmp: note_seq.sequence_proto_to_midi_file(sequence, tmp), overwrite)
+
+
+def write_npy(array, path, overwrite=False):
+    import numpy as np
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+    return atomic_write(path, write, overwrite)
+
+
+def write_text(text, path, overwrite=False):
+    def write(tmp):
+        pathlib.Path(tmp).write_text(text)
+
+    return atomic_write(path, write, overwrite)
+
+
+class MusicWriter:
+    """Writes NoteSequences as MIDI + piano-roll PNG (+ WAV when FluidSynth is there).
+
+    Args:
+        out_dir: the output folder (created).
+        kind: piano-roll kind ("melody", "drums", "trio"; None: guessed).
+        min_bars: piano rolls show at least this many bars.
+        overwrite: replace existing files.
+        audio: "auto" (WAV when FluidSynth and a SoundFont are found), "no".
+    """
+
+    def __init__(self, out_dir, kind=None, min_bars=1, overwrite=False, audio="auto"):
+        from keras_musicvae import audio as audio_lib
+
+        self.out_dir = pathlib.Path(out_dir)
+        self.kind = kind
+        self.min_bars = min_bars
+        self.overwrite = overwrite
+        self.synth = audio_lib.find_synth() if audio == "auto" else None
+        self.written = []
+
+    def extensions(self):
+        return (".mid", ".png", ".wav") if self.synth else (".mid", ".png")
+
+    def plan(self, plan, stems):
+        """Adds the files of `stems` to an `OutputPlan`."""
+        for stem in stems:
+            for ext in self.extensions():
+                plan.add(self.out_dir / f"{stem}{ext}")
+
+    def write(self, sequence, stem, title=None):
+        """Writes `<stem>.mid`, `<stem>.png` (and `<stem>.wav`)."""
+        from keras_musicvae import audio as audio_lib
+        from keras_musicvae import visualize
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        midi = write_midi(sequence, self.out_dir / f"{stem}.mid", self.overwrite)
+        png = check_can_write(self.out_dir / f"{stem}.png", self.overwrite)
+        visualize.save_piano_roll(sequence, png, kind=self.kind, title=title or stem, min_bars=self.min_bars)
+        self.written += [midi, png]
+        if self.synth:
+            wav = check_can_write(self.out_dir / f"{stem}.wav", self.overwrite)
+            try:
+                audio_lib.render_wav(midi, wav, self.synth)
+                self.written.append(wav)
+            except audio_lib.AudioError as e:
+                warn(str(e))
+        return midi
+
+    def write_all(self, sequences, stems, titles=None):
+        titles = titles or [None] * len(sequences)
+        for sequence, stem, title in zip(
+            progress(sequences, total=len(sequences), desc="writing", unit="file"), stems, titles
+        ):
+            self.write(sequence, stem, title)
+
+    def write_grid(self, sequences, stem, labels=None, title=None):
+        """Writes `<stem>.png`: one row per sequence (interpolations, variations)."""
+        from keras_musicvae import visualize
+
+        png = check_can_write(self.out_dir / f"{stem}.png", self.overwrite)
+        visualize.save_interpolation_grid(
+            sequences, png, kind=self.kind, labels=labels, title=title, min_bars=self.min_bars
+        )
+        self.written.append(png)
+        return png
+
+    def audio_note(self):
+        """None, or a line saying why no WAV was written."""
+        from keras_musicvae import audio as audio_lib
+
+        return None if self.synth else audio_lib.missing_synth_hint()
+
+
+def numbered_stems(prefix, n):
+    width = max(2, len(str(n)))
+    return [f"{prefix}_{i + 1:0{width}d}" for i in range(n)]
+
+
+# ------------------------------------------------------------------ models
+def load_model(spec, warn_no_weights=True, **overrides):
+    """Loads a model from a preset name, a Magenta alias or a preset folder.
+
+    Warns (stderr) when the preset has no weights.
+
+    Raises:
+        UsageError: unknown preset (the message lists close names) or bad
+            hyperparameters.
+        CLIError: a preset folder that cannot be loaded.
+    """
+    from keras_musicvae import presets
+
+    try:
+        folder = presets.resolve_preset(spec)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    has_weights = (folder / presets.WEIGHTS_FILE).exists()
+    if not has_weights and warn_no_weights:
+        warn(
+            f"preset {spec!r} has no trained weights: its outputs are random. Train one with "
+            "`keras-musicvae train` or convert a Magenta checkpoint with `keras-musicvae convert`."
+        )
+    from keras_musicvae.models.music_vae import MusicVAE
+
+    import logging
+
+    logging.getLogger("keras_musicvae.presets").setLevel(logging.ERROR)
+    try:
+        return MusicVAE.from_preset(str(folder), load_weights=has_weights and not overrides, **overrides)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def inference_converter(model):
+    """The model's converter set up for reading inputs: every example, in order."""
+    from keras_musicvae.data.converter import converter_from_config
+
+    if not model.converter_config:
+        raise CLIError(
+            "this model names no data converter, so MIDI files cannot be turned into its inputs."
+        )
+    return converter_from_config(model.converter_config, mode="infer", max_tensors_per_notesequence=None)
+
+
+def piano_roll_kind(converter):
+    from keras_musicvae import visualize
+
+    return visualize.kind_for_converter(converter)
+
+
+def model_bars(model, converter):
+    """Bars per example (for piano-roll widths), from the converter."""
+    steps_per_bar = getattr(converter, "steps_per_bar", None)
+    if not steps_per_bar:
+        steps_per_bar = getattr(converter, "steps_per_quarter", 4) * getattr(converter, "quarters_per_bar", 4)
+    return max(1, int(round(model.max_seq_len / steps_per_bar)))
+
+
+def read_note_sequence(path):
+    """Reads a MIDI file; a bad file is a one-line `CLIError`."""
+    from keras_musicvae.data import midi_io
+
+    path = existing_file(path, "MIDI file")
+    try:
+        return midi_io.read_midi(path)
+    except midi_io.MidiReadError as e:
+        raise CLIError(f"cannot read {e}.") from None
+
+
+def examples_of_file(path, converter):
+    """`(tensors, report)` of a MIDI file; no examples is a `CLIError` saying why."""
+    sequence = read_note_sequence(path)
+    tensors, report = converter.to_tensors_with_report(sequence)
+    if not len(tensors):
+        raise CLIError(f"{path} gives no examples for this model: {_reasons(report)}.")
+    return tensors, report
+
+
+def _reasons(report):
+    summary = report.summary()
+    return summary[len("no examples: ") :] if summary.startswith("no examples: ") else summary
+
+
+def pick_example(path, converter, index, option, candidates_dir, writer_kwargs):
+    """One example of a MIDI file: the only one, or `index`.
+
+    When the file gives several examples and no index, writes them as MIDI +
+    PNG into `candidates_dir` and raises a `CLIError` telling the user to
+    choose one with `option`.
+
+    Returns:
+        An `Example`.
+    """
+    tensors, _ = examples_of_file(path, converter)
+    n = len(tensors)
+    if index is None and n == 1:
+        index = 0
+    if index is None:
+        candidates_dir = pathlib.Path(candidates_dir)
+        shown = min(n, MAX_CANDIDATES)
+        sequences = converter.from_tensors(tensors.outputs[:shown])
+        writer = MusicWriter(candidates_dir, audio="no", **writer_kwargs)
+        stems = [f"candidate_{i:03d}" for i in range(shown)]
+        for i, (sequence, stem) in enumerate(zip(sequences, stems)):
+            if not (candidates_dir / f"{stem}.mid").exists():  # same file, same candidates
+                writer.write(sequence, stem, title=f"{pathlib.Path(path).name}: {option} {i}")
+        more = f" (the first {shown} of {n} are written)" if shown < n else ""
+        raise CLIError(
+            f"{path} gives {n} possible inputs for this model; they are written to "
+            f"{candidates_dir}/candidate_*.mid{more}: pick one with {option} N (0-{n - 1}).",
+        )
+    if not 0 <= index < n:
+        raise UsageError(f"{option} {index} is out of range: {path} gives {n} example(s) (0-{n - 1}).")
+    controls = tensors.controls[index] if tensors.controls and tensors.controls[index].shape[-1] else None
+    return Example(tensors.inputs[index], tensors.outputs[index], tensors.lengths[index], controls, index)
+
+
+class Example(typing.NamedTuple):
+    """One example of a MIDI file.
+
+    Attributes:
+        inputs: `[T, input_depth]` encoder inputs.
+        outputs: `[T, output_depth]` decoder targets (what `from_tensors` reads).
+        length: int (or `[S]` ints) valid steps.
+        controls: `[T, control_depth]` or None.
+        index: its index among the file's examples.
+    """
+
+    inputs: object
+    outputs: object
+    length: object
+    controls: object
+    index: int
+
+
+MAX_CANDIDATES = 64
+
+
+def sequences_from_outputs(converter, outputs, controls=None):
+    """`converter.from_tensors`, dropping controls the converter does not use."""
+    if controls is not None and getattr(converter, "control_depth", 0):
+        return converter.from_tensors(outputs, controls)
+    return converter.from_tensors(outputs)
+
+
+def describe_path(path):
+    """A path as the user would type it (relative to the working folder when inside it)."""
+    path = pathlib.Path(path)
+    try:
+        return str(path.resolve().relative_to(pathlib.Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def sequence_duration(sequence, converter, num_steps):
+    """Seconds an example of `num_steps` steps lasts (at least its last note's end)."""
+    qpm = sequence.tempos[0].qpm if sequence.tempos else 120.0
+    steps_per_quarter = getattr(converter, "steps_per_quarter", 4) or 4
+    return max(sequence.total_time, num_steps * 60.0 / qpm / steps_per_quarter)
+
+
+def concatenate(sequences, converter, num_steps):
+    """One NoteSequence playing `sequences` one after another (one example each)."""
+    from note_seq import sequences_lib
+
+    durations = [sequence_duration(s, converter, num_steps) for s in sequences]
+    return sequences_lib.concatenate_sequences(list(sequences), durations)
+
+
+def decode_length(model, num_steps):
+    """The `length` argument of `model.decode` for examples of `num_steps` steps."""
+    return None if model.decoder_level_lengths else int(num_steps)

@@ -1,0 +1,85 @@
+"""`keras-musicvae decode`: latent codes (`.npy`) -> MIDI files."""
+
+import pathlib
+
+from keras_musicvae.cli import common
+
+EXAMPLES = """
+keras-musicvae decode --model runs/mel/preset --input codes.npy --output decoded/
+keras-musicvae decode --model runs/mel/preset --input codes.npy --temperature 0 --output decoded/
+"""
+
+
+def register(subparsers):
+    from keras_musicvae.cli.main import add_command
+
+    parser = add_command(
+        subparsers,
+        "decode",
+        help="decode latent codes (.npy) to MIDI files",
+        description=(
+            "Decodes each row of a float array [N, z_size] (or one vector [z_size]) saved with "
+            "numpy.save, e.g. by `keras-musicvae encode`, and writes OUTPUT/decoded_01.mid, ... "
+            "with piano rolls (and WAVs)."
+        ),
+        examples=EXAMPLES,
+    )
+    parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    parser.add_argument("--input", required=True, metavar="Z.npy", help="latent codes, [N, z_size] or [z_size]")
+    parser.add_argument(
+        "--temperature", type=float, default=0.0, help="sampling temperature, 0 = argmax (default 0)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    import numpy as np
+
+    if args.temperature < 0:
+        raise common.UsageError(f"--temperature must be >= 0; got {args.temperature}.")
+    path = common.existing_file(args.input, ".npy file")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise common.CLIError(f"{path}: not a NumPy .npy array ({_first_line(e)}).") from None
+    if z.ndim == 1:
+        z = z[None]
+    if z.ndim != 2 or not np.issubdtype(z.dtype, np.number):
+        raise common.CLIError(f"{path}: expected a numeric array [N, z_size]; got {z.dtype} {list(z.shape)}.")
+    if not np.all(np.isfinite(z)):
+        raise common.CLIError(f"{path}: holds NaN or infinite values.")
+    model = common.load_model(args.model)
+    if z.shape[1] != model.z_size:
+        raise common.CLIError(
+            f"{path}: rows have {z.shape[1]} values but this model's latent size is {model.z_size}."
+        )
+    if model.control_depth:
+        raise common.UsageError(
+            "this model is conditioned on controls (chords or drum hits), which `decode` cannot "
+            "make up; use `similar` or `interpolate` with an input MIDI file instead."
+        )
+    converter = model.converter
+    out_dir = pathlib.Path(args.output)
+    writer = common.MusicWriter(
+        out_dir,
+        kind=common.piano_roll_kind(converter),
+        min_bars=common.model_bars(model, converter),
+        overwrite=args.overwrite,
+    )
+    stems = common.numbered_stems("decoded", len(z))
+    plan = common.OutputPlan(args.overwrite)
+    writer.plan(plan, stems)
+    plan.check()
+    outputs = model.decode(z.astype("float32"), temperature=args.temperature, seed=args.seed)
+    writer.write_all(converter.from_tensors(outputs), stems, [f"decoded row {i}" for i in range(len(z))])
+    common.say(f"decoded {len(z)} latent code(s) into {common.describe_path(out_dir)}/ (decoded_*.mid)")
+    note = writer.audio_note()
+    if note:
+        common.say(f"note: {note}")
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

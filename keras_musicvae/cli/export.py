@@ -1,0 +1,60 @@
+"""`keras-musicvae export`: a model -> TensorFlow SavedModel or TF Lite file."""
+
+import pathlib
+
+from keras_musicvae.cli import common
+
+EXAMPLES = """
+keras-musicvae export --model runs/mel/preset --format saved_model --output models/cat_mel/1
+keras-musicvae export --model runs/mel/preset --format tflite --output cat_mel.tflite
+keras-musicvae export --model runs/mel/preset --format tflite --batch-size 4 --output cat_mel_b4.tflite
+"""
+
+
+def register(subparsers):
+    from keras_musicvae.cli.main import add_command
+
+    parser = add_command(
+        subparsers,
+        "export",
+        help="export a model as a SavedModel (TF Serving) or a .tflite file",
+        description=(
+            "Writes a TensorFlow SavedModel with encode / decode / sample / interpolate "
+            "signatures (for TF Serving, --output is a version folder: models/NAME/1), or one "
+            ".tflite file with encode and decode signatures (see docs/SERVING.md). Runs on the "
+            "TensorFlow backend whatever KERAS_BACKEND says."
+        ),
+        examples=EXAMPLES,
+    )
+    parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    parser.add_argument("--format", required=True, choices=("saved_model", "tflite"), help="what to write")
+    parser.add_argument("--output", required=True, help="SavedModel folder or .tflite file")
+    parser.add_argument(
+        "--batch-size", type=int, default=1, help="tflite only: the fixed batch size (default 1)"
+    )
+    parser.add_argument(
+        "--max-batch", type=int, default=None, help="saved_model only: largest batch accepted (default: any)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.set_defaults(run=run, default_backend="tensorflow")
+
+
+def run(args):
+    output = pathlib.Path(args.output)
+    if args.format == "tflite" and output.suffix != ".tflite":
+        raise common.UsageError(f"--output of a tflite export must end in .tflite; got {output}.")
+    if args.batch_size < 1:
+        raise common.UsageError(f"--batch-size must be at least 1; got {args.batch_size}.")
+    common.check_can_write(output, args.overwrite)
+    model = common.load_model(args.model)
+    from keras_musicvae import export
+
+    if args.format == "saved_model":
+        path = export.export_saved_model(model, output, max_batch=args.max_batch, overwrite=args.overwrite)
+        common.say(f"wrote the SavedModel {common.describe_path(path)}/ (signatures: encode, decode, "
+                   "sample, interpolate; serving_default = decode)")
+    else:
+        path = export.export_tflite(model, output, batch_size=args.batch_size, overwrite=args.overwrite)
+        size = path.stat().st_size / 1e6
+        common.say(f"wrote {common.describe_path(path)} ({size:.1f} MB; signatures: encode, decode; "
+                   f"batch size {args.batch_size})")

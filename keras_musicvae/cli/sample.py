@@ -1,0 +1,75 @@
+"""`keras-musicvae sample`: new music from the model's prior."""
+
+import pathlib
+
+from keras_musicvae.cli import common
+
+EXAMPLES = """
+keras-musicvae sample --model runs/mel/preset -n 8 --output samples/
+keras-musicvae sample --model cat_mel_2bar_small --temperature 0.3 --seed 7 --output samples/
+keras-musicvae sample --model runs/drums/preset -n 4 --temperature 1.0 --output drums/ --overwrite
+"""
+
+
+def register(subparsers):
+    from keras_musicvae.cli.main import add_command
+
+    parser = add_command(
+        subparsers,
+        "sample",
+        help="sample new music from a model",
+        description=(
+            "Draws latent vectors from the prior N(0, I), decodes them and writes one MIDI file "
+            "(with a piano-roll PNG, and a WAV when FluidSynth is installed) per sample: "
+            "OUTPUT/sample_01.mid, ..."
+        ),
+        examples=EXAMPLES,
+    )
+    parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    parser.add_argument("-n", "--num", type=int, default=8, help="number of samples (default 8)")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=0.5,
+        help="sampling temperature; 0 = always the most likely token (default 0.5)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable samples")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    if args.num < 1:
+        raise common.UsageError(f"-n must be at least 1; got {args.num}.")
+    if args.temperature < 0:
+        raise common.UsageError(f"--temperature must be >= 0; got {args.temperature}.")
+    out_dir = pathlib.Path(args.output)
+    model = common.load_model(args.model)
+    if model.control_depth:
+        raise common.UsageError(
+            "this model is conditioned on controls (chords or drum hits), which `sample` cannot "
+            "make up; use `similar` or `interpolate` with an input MIDI file instead."
+        )
+    converter = model.converter
+    if converter is None:
+        raise common.CLIError("this model names no data converter: its outputs cannot be written as MIDI.")
+    writer = common.MusicWriter(
+        out_dir,
+        kind=common.piano_roll_kind(converter),
+        min_bars=common.model_bars(model, converter),
+        overwrite=args.overwrite,
+    )
+    stems = common.numbered_stems("sample", args.num)
+    plan = common.OutputPlan(args.overwrite)
+    writer.plan(plan, stems)
+    plan.check()
+
+    outputs = model.sample(args.num, temperature=args.temperature, seed=args.seed)
+    sequences = converter.from_tensors(outputs)
+    writer.write_all(sequences, stems, [f"sample {i + 1} (temperature {args.temperature:g})" for i in range(args.num)])
+    common.say(f"wrote {args.num} sample(s) to {common.describe_path(out_dir)}/ (sample_*.mid, .png"
+               f"{', .wav' if writer.synth else ''})")
+    note = writer.audio_note()
+    if note:
+        common.say(f"note: {note}")

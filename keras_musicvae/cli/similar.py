@@ -1,0 +1,104 @@
+"""`keras-musicvae similar`: variations on a piece of music."""
+
+import pathlib
+
+from keras_musicvae.cli import common
+
+EXAMPLES = """
+keras-musicvae similar --model runs/mel/preset --input a.mid --output variations/
+keras-musicvae similar --model runs/mel/preset --input a.mid --similarity 0.9 -n 8 --seed 1 --output variations/
+keras-musicvae similar --model runs/mel/preset --input song.mid --index 2 --output variations/
+"""
+
+
+def register(subparsers):
+    from keras_musicvae.cli.main import add_command
+
+    parser = add_command(
+        subparsers,
+        "similar",
+        help="make variations of a MIDI file",
+        description=(
+            "Encodes the input and, for each variation, moves its latent code toward a random "
+            "one along the great circle between them, keeping SIMILARITY of the way at the "
+            "input (1 = the input's own code, 0 = a random sample). Writes OUTPUT/input.mid (the "
+            "input as the model reads it), OUTPUT/variation_01.mid, ... and OUTPUT/variations.png "
+            "(all in a grid). When the input gives several examples (e.g. several 2-bar "
+            "windows), they are written to OUTPUT/candidates/ to choose from with --index."
+        ),
+        examples=EXAMPLES,
+    )
+    parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    parser.add_argument("--input", required=True, metavar="A.mid", help="the MIDI file to vary")
+    parser.add_argument("--index", type=int, default=None, help="which example of the input to use")
+    parser.add_argument(
+        "--similarity", type=float, default=0.8, help="how close to the input, 0-1 (default 0.8)"
+    )
+    parser.add_argument("-n", "--num", type=int, default=4, help="number of variations (default 4)")
+    parser.add_argument(
+        "--temperature", type=float, default=0.5, help="sampling temperature, 0 = argmax (default 0.5)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    import numpy as np
+
+    from keras_musicvae.evaluation import slerp
+
+    if not 0.0 <= args.similarity <= 1.0:
+        raise common.UsageError(f"--similarity must be between 0 and 1; got {args.similarity}.")
+    if args.num < 1:
+        raise common.UsageError(f"-n must be at least 1; got {args.num}.")
+    if args.temperature < 0:
+        raise common.UsageError(f"--temperature must be >= 0; got {args.temperature}.")
+    input_path = common.existing_file(args.input, "MIDI file")
+    out_dir = pathlib.Path(args.output)
+    model = common.load_model(args.model)
+    converter = common.inference_converter(model)
+    writer_kwargs = {"kind": common.piano_roll_kind(converter), "min_bars": common.model_bars(model, converter)}
+    writer = common.MusicWriter(out_dir, overwrite=args.overwrite, **writer_kwargs)
+    stems = common.numbered_stems("variation", args.num)
+    plan = common.OutputPlan(args.overwrite)
+    writer.plan(plan, ["input"] + stems + ["variations"])
+    plan.check()
+
+    example = common.pick_example(
+        input_path, converter, args.index, "--index", out_dir / "candidates", writer_kwargs
+    )
+    controls = example.controls
+    mu, _ = model.encode(
+        example.inputs[None],
+        lengths=np.array([example.length]),
+        controls=None if controls is None else controls[None],
+    )
+    rng = np.random.default_rng(args.seed)
+    random_z = rng.standard_normal((args.num, model.z_size))
+    z = np.stack([slerp(mu[0], r, 1.0 - args.similarity) for r in random_z]).astype("float32")
+    outputs = model.decode(
+        z,
+        temperature=args.temperature,
+        length=common.decode_length(model, example.inputs.shape[0]),
+        seed=args.seed,
+        controls=controls,
+    )
+    batch_controls = None if controls is None else np.broadcast_to(controls[None], (args.num,) + controls.shape)
+    variations = common.sequences_from_outputs(converter, outputs, batch_controls)
+    original = common.sequences_from_outputs(
+        converter, example.outputs[None], None if controls is None else controls[None]
+    )[0]
+    writer.write(original, "input", title=f"input: {input_path.name}")
+    writer.write_all(variations, stems, [f"variation {i + 1} (similarity {args.similarity:g})" for i in range(args.num)])
+    rows = [original] + variations
+    labels = ["input"] + [f"var. {i + 1}" for i in range(args.num)]
+    writer.write_grid(rows, "variations", labels=labels, title=f"variations of {input_path.name}")
+    where = common.describe_path(out_dir)
+    common.say(f"wrote {args.num} variation(s) of {input_path.name} to {where}/ (variation_*.mid); "
+               f"grid: {where}/variations.png")
+    note = writer.audio_note()
+    if note:
+        common.say(f"note: {note}")
+

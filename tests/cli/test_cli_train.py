@@ -1,0 +1,185 @@
+"""`keras-musicvae prepare / train / convert / demo`: data, training, resuming."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.cli.conftest import CORPUS
+from tests.cli.conftest import TINY_HPARAMS_TEXT
+from tests.cli.conftest import cli_env
+from tests.cli.conftest import error_lines
+from tests.cli.conftest import run_cli
+from tests.conftest import magenta_fixtures
+
+TRAIN_ARGS = (
+    "--preset", "cat_mel_2bar_small",
+    "--hparams", TINY_HPARAMS_TEXT,
+    "--batch-size", 8,
+    "--no-augment",
+    "--seed", 0,
+    "--workers", 1,
+)  # fmt: skip
+
+
+def _state_step(run_dir):
+    return json.loads((run_dir / "checkpoints" / "state.json").read_text())["step"]
+
+
+def _preset_step(run_dir):
+    from keras_musicvae.models.music_vae import MusicVAE
+
+    model = MusicVAE.from_preset(str(run_dir / "preset"))
+    return int(model.global_step.numpy())
+
+
+def test_prepare_counts_files_failures_and_examples(melodies, tmp_path):
+    midi = tmp_path / "midi"
+    midi.mkdir()
+    for key in ("a", "b", "long", "drums", "text"):
+        (midi / melodies[key].name).write_bytes(melodies[key].read_bytes())
+    out = tmp_path / "data"
+    result = run_cli("prepare", "--input", midi, "--output", out, "--preset", "cat_mel_2bar_small", "--eval-fraction", 0.3)
+    assert result.returncode == 0, result.stderr
+    assert "5 MIDI file(s): 4 read, 1 failed (1 not a MIDI file)" in result.stdout
+    assert "  not a MIDI file: notes.mid" in result.stdout
+    summary = json.loads((out / "prepare.json").read_text())
+    assert summary["files_read"] == 4 and summary["files_failed"] == {"not a MIDI file": 1}
+    assert summary["train_sequences"] + summary["eval_sequences"] == 4
+    assert summary["eval_sequences"] >= 1
+    assert summary["train_examples"] + summary["eval_examples"] == 5  # 1 + 1 + 3 windows
+    assert summary["no_example_reasons"] == {"only drum notes (no melody)": 1}
+    assert "1 x only drum notes (no melody)" in result.stdout
+
+    from keras_musicvae.data import pipeline
+
+    names = sorted(
+        s.filename
+        for s in list(pipeline.read_note_sequences(str(out / "train.tfrecord")))
+        + list(pipeline.read_note_sequences(str(out / "eval.tfrecord")))
+    )
+    assert names == ["a.mid", "b.mid", "drums.mid", "long.mid"]
+
+    again = run_cli("prepare", "--input", midi, "--output", out)
+    assert again.returncode == 3
+
+
+def test_train_no_examples_says_why(melodies, tmp_path):
+    midi = tmp_path / "midi"
+    midi.mkdir()
+    for key in ("drums", "waltz"):
+        (midi / melodies[key].name).write_bytes(melodies[key].read_bytes())
+    result = run_cli("train", *TRAIN_ARGS, "--data", midi, "--output", tmp_path / "run", "--steps", 2)
+    assert result.returncode == 1
+    lines = error_lines(result)
+    assert lines[-1].startswith("keras-musicvae train: error: no training examples: ")
+    assert "time signature 3/4 is not supported (only 4/4 is)" in lines[-1] or "only drum notes" in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_train_resumes_from_its_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    data = CORPUS / "eval"
+    first = run_cli("train", *TRAIN_ARGS, "--data", data, "--output", run_dir, "--steps", 6, "--checkpoint-every", 3)
+    assert first.returncode == 0, first.stderr
+    assert "step 3/6" in first.stdout and "step 6/6" in first.stdout
+    assert "eval accuracy" in first.stdout and "(sampled)" in first.stdout
+    assert _state_step(run_dir) == 6
+    rows = (run_dir / "training_log.csv").read_text().splitlines()
+    assert len(rows) == 3 and "val_sampled_accuracy" in rows[0] and "val_accuracy" in rows[0]
+    assert (run_dir / "preset" / "model.weights.h5").exists()
+
+    second = run_cli("train", *TRAIN_ARGS, "--data", data, "--output", run_dir, "--steps", 9, "--checkpoint-every", 3)
+    assert second.returncode == 0, second.stderr
+    assert f"resuming {run_dir} from step 6" in second.stdout
+    assert "step 9/9" in second.stdout and "step 3/" not in second.stdout
+    assert _state_step(run_dir) == 9
+    assert _preset_step(run_dir) == 9  # the model's global_step continued too
+    assert len((run_dir / "training_log.csv").read_text().splitlines()) == 4
+
+    other = run_cli(
+        "train", "--preset", "cat_mel_2bar_small", "--hparams", TINY_HPARAMS_TEXT.replace("z_size=4", "z_size=8"),
+        "--data", data, "--output", run_dir, "--steps", 12,
+    )  # fmt: skip
+    assert other.returncode == 2
+    assert "holds a run of a different model: z_size (4 there, 8 now)" in error_lines(other)[-1]
+
+
+@pytest.mark.slow
+def test_train_killed_then_resumed(tmp_path):
+    """Kill a run once a checkpoint exists; the next run continues from that step."""
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_musicvae", "train", *map(str, TRAIN_ARGS), "--data", str(CORPUS / "eval"),
+         "--output", str(run_dir), "--steps", "100000", "--checkpoint-every", "2", "--sampled-eval-examples", "0"],
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            if (run_dir / "checkpoints" / "state.json").exists() and _state_step(run_dir) >= 4:
+                break
+            time.sleep(0.5)
+        assert process.poll() is None, "training ended before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    killed_at = _state_step(run_dir)
+    assert killed_at >= 4 and killed_at % 2 == 0
+
+    resumed = run_cli(
+        "train", *TRAIN_ARGS, "--data", CORPUS / "eval", "--output", run_dir, "--steps", killed_at + 2,
+        "--checkpoint-every", 2, "--sampled-eval-examples", 0,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {run_dir} from step {killed_at}" in resumed.stdout
+    assert f"step {killed_at + 2}/{killed_at + 2}" in resumed.stdout
+    assert _state_step(run_dir) == killed_at + 2
+    assert _preset_step(run_dir) == killed_at + 2
+
+
+def test_convert_magenta_checkpoint_then_sample(tmp_path):
+    fixtures = magenta_fixtures()
+    out = tmp_path / "converted"
+    result = run_cli(
+        "convert", "--checkpoint", fixtures / "cat-mel_2bar_small" / "checkpoint", "--preset", "cat-mel_2bar_small",
+        "--output", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (out / "model.weights.h5").exists() and (out / "config.json").exists()
+    again = run_cli(
+        "convert", "--checkpoint", fixtures / "cat-mel_2bar_small" / "checkpoint", "--preset", "cat-mel_2bar_small",
+        "--output", out,
+    )  # fmt: skip
+    assert again.returncode == 3
+    missing = run_cli("convert", "--checkpoint", tmp_path / "nothing", "--preset", "cat-mel_2bar_small", "--output", tmp_path / "x")
+    assert missing.returncode == 1
+    assert error_lines(missing) == [
+        f"keras-musicvae convert: error: {tmp_path / 'nothing'}: no such checkpoint (prefix, folder or .tar bundle)."
+    ]
+
+
+@pytest.mark.slow
+def test_demo_smoke(tmp_path):
+    """The demo end to end with a few seconds of training (the real demo trains for minutes)."""
+    out = tmp_path / "demo"
+    result = run_cli("demo", "--minutes", 0.05, "--output", out, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert "held-out accuracy, teacher-forced:" in result.stdout
+    assert "held-out accuracy, sampled" in result.stdout
+    assert len(list((out / "samples").glob("sample_*.mid"))) == 8
+    assert len(list((out / "samples").glob("sample_*.png"))) == 8
+    assert len(list((out / "interpolation").glob("interp_*.mid"))) == 7
+    assert (out / "interpolation" / "interpolation.png").exists()
+    assert (out / "run" / "preset" / "model.weights.h5").exists()
+    again = run_cli("demo", "--minutes", 0.05, "--output", out, timeout=120)
+    assert again.returncode == 3

@@ -1,0 +1,246 @@
+"""`run_decoding_loop`: teacher forcing, free running, segments, streams."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_musicvae.layers.bar_decoder import BarDecoder
+from keras_musicvae.layers.decoding import run_decoding_loop
+from keras_musicvae.layers.heads import CategoricalHead
+from keras_musicvae.layers.heads import GrooveHead
+from keras_musicvae.layers.heads import NadeHead
+
+from .numpy_reference import bar_decoder
+from .numpy_reference import randomize_weights
+from .numpy_reference import to_numpy
+
+ATOL = 1e-5
+
+
+def _tensor(x):
+    return ops.convert_to_tensor(np.asarray(x, "float32"))
+
+
+def _decoder(head=None, units=(5, 4), conditioning_dim=3, control_depth=0, seed=0):
+    head = head or CategoricalHead(6, units[-1])
+    decoder = BarDecoder(list(units), head, conditioning_dim, control_depth)
+    decoder.build()
+    return randomize_weights(decoder, seed)
+
+
+def _zero_noise(decoders, batch, steps):
+    return [_tensor(np.zeros((batch, steps, d.head.noise_depth))) for d in decoders]
+
+
+def _shift_right(x):
+    return np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+
+
+def _one_hot(rng, shape, depth):
+    return np.eye(depth)[rng.integers(0, depth, size=shape)]
+
+
+def _segmented_reference(decoder, inputs, conditionings, controls=None):
+    """Each segment: a fresh bar decoder run from that segment's conditioning."""
+    batch, segments, _ = conditionings.shape
+    length = inputs.shape[1] // segments
+    out = []
+    for s in range(segments):
+        window = slice(s * length, (s + 1) * length)
+        out.append(
+            bar_decoder(
+                decoder,
+                inputs[:, window],
+                conditionings[:, s],
+                None if controls is None else controls[:, window],
+            )
+        )
+    return np.concatenate(out, axis=1)
+
+
+@pytest.mark.parametrize("control_depth", [0, 2])
+def test_teacher_forced_loop_equals_bar_decoder_call(control_depth):
+    rng = np.random.default_rng(0)
+    decoder = _decoder(control_depth=control_depth)
+    steps = 6
+    teacher = _shift_right(_one_hot(rng, (2, steps), 6))
+    z = rng.normal(size=(2, 3))
+    controls = rng.normal(size=(2, steps, 2)) if control_depth else None
+    samples, (logits,) = run_decoding_loop(
+        [decoder],
+        _tensor(z[:, None]),
+        steps,
+        0.0,
+        _zero_noise([decoder], 2, steps),
+        controls=None if controls is None else _tensor(controls),
+        teacher_inputs=[_tensor(teacher)],
+        use_sample=ops.zeros((2, steps), "bool"),
+    )
+    expected = to_numpy(
+        decoder(_tensor(teacher), _tensor(z), None if controls is None else _tensor(controls))
+    )
+    np.testing.assert_allclose(to_numpy(logits), expected, atol=ATOL)
+    np.testing.assert_allclose(to_numpy(logits), bar_decoder(decoder, teacher, z, controls), atol=ATOL)
+    # Samples are the argmax of each step's logits at temperature 0.
+    np.testing.assert_array_equal(
+        to_numpy(samples[0]).argmax(-1), to_numpy(logits).argmax(-1)
+    )
+
+
+def test_teacher_forced_loop_over_segments_resets_state_per_segment():
+    rng = np.random.default_rng(1)
+    decoder = _decoder()
+    segments, length = 3, 4
+    targets = _one_hot(rng, (2, segments * length), 6)
+    teacher = _shift_right(targets)  # global shift: segment i starts with segment i-1's last target
+    conditionings = rng.normal(size=(2, segments, 3))
+    _, (logits,) = run_decoding_loop(
+        [decoder],
+        _tensor(conditionings),
+        length,
+        0.0,
+        _zero_noise([decoder], 2, segments * length),
+        teacher_inputs=[_tensor(teacher)],
+        use_sample=ops.zeros((2, segments * length), "bool"),
+    )
+    np.testing.assert_allclose(
+        to_numpy(logits), _segmented_reference(decoder, teacher, conditionings), atol=ATOL
+    )
+
+
+@pytest.mark.parametrize("segments", [1, 3])
+def test_free_running_feeds_back_its_own_samples(segments):
+    """Free-running logits equal teacher-forced logits on the globally shifted
+    samples: each step reads the previous sample, across segment borders too."""
+    rng = np.random.default_rng(2)
+    decoder = _decoder(control_depth=2)
+    length = 4
+    steps = segments * length
+    conditionings = rng.normal(size=(2, segments, 3))
+    controls = rng.normal(size=(2, steps, 2))
+    samples, (logits,) = run_decoding_loop(
+        [decoder],
+        _tensor(conditionings),
+        length,
+        0.0,
+        _zero_noise([decoder], 2, steps),
+        controls=_tensor(controls),
+    )
+    samples = to_numpy(samples[0])
+    np.testing.assert_array_equal(samples.sum(-1), 1.0)
+    expected = _segmented_reference(decoder, _shift_right(samples), conditionings, controls)
+    np.testing.assert_allclose(to_numpy(logits), expected, atol=1e-4)
+    np.testing.assert_array_equal(samples.argmax(-1), expected.argmax(-1))
+
+
+def test_use_sample_everywhere_equals_free_running():
+    """Scheduled sampling with probability 1 feeds the samples (except at
+    step 0, where the teacher input is the zero start vector anyway)."""
+    rng = np.random.default_rng(3)
+    decoder = _decoder()
+    steps = 5
+    z = _tensor(rng.normal(size=(2, 1, 3)))
+    noise = _zero_noise([decoder], 2, steps)
+    free_samples, (free_logits,) = run_decoding_loop([decoder], z, steps, 0.0, noise)
+    garbage = _shift_right(_one_hot(rng, (2, steps), 6))
+    _, (mixed_logits,) = run_decoding_loop(
+        [decoder], z, steps, 0.0, noise,
+        teacher_inputs=[_tensor(garbage)], use_sample=ops.ones((2, steps), "bool"),
+    )
+    np.testing.assert_allclose(to_numpy(mixed_logits), to_numpy(free_logits), atol=ATOL)
+
+
+def test_use_sample_is_never_applied_at_a_segment_start():
+    rng = np.random.default_rng(4)
+    decoder = _decoder()
+    segments, length = 2, 3
+    steps = segments * length
+    conditionings = rng.normal(size=(2, segments, 3))
+    teacher = _shift_right(_one_hot(rng, (2, steps), 6))
+    _, (logits,) = run_decoding_loop(
+        [decoder], _tensor(conditionings), length, 0.0, _zero_noise([decoder], 2, steps),
+        teacher_inputs=[_tensor(teacher)], use_sample=ops.ones((2, steps), "bool"),
+    )
+    # The first step of each segment reads the teacher input.
+    reference = _segmented_reference(decoder, teacher, conditionings)
+    logits = to_numpy(logits)
+    np.testing.assert_allclose(logits[:, 0], reference[:, 0], atol=ATOL)
+    np.testing.assert_allclose(logits[:, length], reference[:, length], atol=ATOL)
+
+
+def test_mixed_use_sample_per_step():
+    rng = np.random.default_rng(5)
+    decoder = _decoder()
+    steps = 6
+    z = rng.normal(size=(1, 3))
+    teacher = _shift_right(_one_hot(rng, (1, steps), 6))
+    use = np.array([[False, True, False, True, True, False]])
+    samples, (logits,) = run_decoding_loop(
+        [decoder], _tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], 1, steps),
+        teacher_inputs=[_tensor(teacher)], use_sample=ops.convert_to_tensor(use),
+    )
+    samples = to_numpy(samples[0])
+    fed = teacher.copy()
+    fed[:, 1:][use[:, 1:]] = samples[:, :-1][use[:, 1:]]
+    np.testing.assert_allclose(to_numpy(logits), bar_decoder(decoder, fed, z), atol=1e-4)
+
+
+def test_start_tokens_are_the_first_input():
+    rng = np.random.default_rng(6)
+    decoder = _decoder()
+    steps = 4
+    z = rng.normal(size=(2, 3))
+    start = _one_hot(rng, (2,), 6)
+    samples, (logits,) = run_decoding_loop(
+        [decoder], _tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], 2, steps),
+        start_tokens=[_tensor(start)],
+    )
+    fed = np.concatenate([start[:, None], to_numpy(samples[0])[:, :-1]], axis=1)
+    np.testing.assert_allclose(to_numpy(logits), bar_decoder(decoder, fed, z), atol=1e-4)
+
+
+def test_temperature_scales_the_noise():
+    rng = np.random.default_rng(7)
+    decoder = _decoder()
+    steps = 5
+    z = _tensor(rng.normal(size=(3, 1, 3)))
+    noise = [decoder.head.make_noise((3, steps), seed=1)]
+    samples, (logits,) = run_decoding_loop([decoder], z, steps, 0.7, noise)
+    expected = (to_numpy(logits) + 0.7 * to_numpy(noise[0])).argmax(-1)
+    np.testing.assert_array_equal(to_numpy(samples[0]).argmax(-1), expected)
+    again, _ = run_decoding_loop([decoder], z, steps, 0.7, noise)
+    np.testing.assert_array_equal(to_numpy(again[0]), to_numpy(samples[0]))
+
+
+def test_streams_are_independent():
+    """Two streams in one loop give what each gives alone (trio split)."""
+    rng = np.random.default_rng(8)
+    a = _decoder(head=CategoricalHead(6, 4), seed=1)
+    b = _decoder(head=GrooveHead(2, 4), seed=2)
+    segments, length = 2, 3
+    steps = segments * length
+    conditionings = _tensor(rng.normal(size=(2, segments, 3)))
+    noises = _zero_noise([a, b], 2, steps)
+    samples, logits = run_decoding_loop([a, b], conditionings, length, 0.0, noises)
+    for i, decoder in enumerate([a, b]):
+        alone_samples, (alone_logits,) = run_decoding_loop(
+            [decoder], conditionings, length, 0.0, [noises[i]]
+        )
+        np.testing.assert_allclose(to_numpy(logits[i]), to_numpy(alone_logits), atol=ATOL)
+        np.testing.assert_allclose(to_numpy(samples[i]), to_numpy(alone_samples[0]), atol=ATOL)
+
+
+def test_nade_stream_free_running():
+    rng = np.random.default_rng(9)
+    decoder = _decoder(head=NadeHead(6, 3, 4))
+    steps = 4
+    z = rng.normal(size=(2, 3))
+    samples, (logits,) = run_decoding_loop(
+        [decoder], _tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], 2, steps)
+    )
+    samples = to_numpy(samples[0])
+    assert to_numpy(logits).shape == (2, steps, 9)
+    assert set(np.unique(samples)) <= {0.0, 1.0}
+    np.testing.assert_allclose(
+        to_numpy(logits), bar_decoder(decoder, _shift_right(samples), z), atol=1e-4
+    )

@@ -1,0 +1,510 @@
+"""`MusicVAE`: loss against NumPy, training state, memorisation, inference
+API, serialisation and error messages. Tiny sizes throughout."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_musicvae.models.music_vae import MusicVAE
+from layers.numpy_reference import bar_decoder
+from layers.numpy_reference import bidirectional_encoder
+from layers.numpy_reference import encoder_weights
+from layers.numpy_reference import log_softmax
+from layers.numpy_reference import randomize_weights
+from layers.numpy_reference import to_numpy
+
+DEPTH = 5
+STEPS = 6
+Z = 3
+
+
+def _tiny(**overrides):
+    config = dict(
+        input_depth=DEPTH,
+        output_depth=DEPTH,
+        max_seq_len=STEPS,
+        z_size=Z,
+        enc_rnn_size=[4],
+        dec_rnn_size=[4, 4],
+    )
+    config.update(overrides)
+    return MusicVAE(**config)
+
+
+def _randomize(model, seed=0):
+    for layer in (model.encoder, model.latent, model.decoder):
+        randomize_weights(layer, seed)
+    return model
+
+
+def _one_hot_batch(rng, batch, steps, depth, lengths=None, controls_depth=0):
+    x = np.eye(depth, dtype="float32")[rng.integers(0, depth, size=(batch, steps))]
+    lengths = np.full(batch, steps, "int32") if lengths is None else np.asarray(lengths, "int32")
+    out = {"inputs": x, "targets": x, "lengths": lengths}
+    if controls_depth:
+        out["controls"] = np.eye(controls_depth, dtype="float32")[
+            rng.integers(0, controls_depth, size=(batch, steps))
+        ]
+    return out
+
+
+def _shift_right(x):
+    return np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+
+
+def _numpy_forward(model, batch):
+    """mu, sigma and teacher-forced logits (z = mu) of a flat model, in NumPy."""
+    inputs = batch["inputs"].astype(np.float64)
+    if model.control_depth:
+        inputs = np.concatenate([inputs, batch["controls"]], -1)
+    encoding = bidirectional_encoder(inputs, encoder_weights(model.encoder), batch["lengths"])
+    mu = encoding @ to_numpy(model.latent.mu_kernel) + to_numpy(model.latent.mu_bias)
+    pre = encoding @ to_numpy(model.latent.sigma_kernel) + to_numpy(model.latent.sigma_bias)
+    sigma = np.log1p(np.exp(pre))
+    logits = bar_decoder(
+        model.decoder.bar_decoders[0], _shift_right(batch["targets"]), mu, batch.get("controls")
+    )
+    return mu, sigma, logits
+
+
+def _numpy_loss(model, batch, step):
+    mu, sigma, logits = _numpy_forward(model, batch)
+    targets = batch["targets"]
+    cross_entropy = -np.sum(targets * log_softmax(logits), -1)
+    mask = np.arange(targets.shape[1])[None] < batch["lengths"][:, None]
+    r_loss = np.sum(cross_entropy * mask, axis=1)
+    kl = np.sum(0.5 * (mu**2 + sigma**2 - 1.0) - np.log(sigma), -1)
+    kl_cost = np.maximum(kl - model.free_bits * np.log(2.0), 0.0)
+    beta = (1.0 - float(np.float32(model.beta_rate)) ** step) * model.max_beta
+    return {
+        "r_loss": r_loss,
+        "kl": kl,
+        "kl_cost": kl_cost,
+        "beta": beta,
+        "loss": r_loss.mean() + beta * kl_cost.mean(),
+        "mu": mu,
+        "sigma": sigma,
+        "logits": logits,
+    }
+
+
+@pytest.fixture(scope="module")
+def flat_model():
+    keras.utils.set_random_seed(0)
+    return _randomize(_tiny(free_bits=0.5, max_beta=0.5, beta_rate=0.9))
+
+
+@pytest.fixture(scope="module")
+def flat_batch():
+    return _one_hot_batch(np.random.default_rng(0), 3, STEPS, DEPTH, lengths=[6, 4, 1])
+
+
+# ------------------------------------------------------------------ loss
+def test_forward_pass_equals_numpy(flat_model, flat_batch):
+    outputs = flat_model(flat_batch, training=False)
+    expected = _numpy_loss(flat_model, flat_batch, 0)
+    np.testing.assert_allclose(to_numpy(outputs["mu"]), expected["mu"], atol=1e-5)
+    np.testing.assert_allclose(to_numpy(outputs["sigma"]), expected["sigma"], atol=1e-5)
+    np.testing.assert_allclose(to_numpy(outputs["z"]), expected["mu"], atol=1e-5)
+    np.testing.assert_allclose(to_numpy(outputs["logits"]), expected["logits"], atol=1e-4)
+
+
+@pytest.mark.parametrize("step", [0, 1, 7, 100])
+def test_loss_terms_equal_numpy(flat_model, flat_batch, step):
+    outputs = flat_model(flat_batch, training=False)
+    terms = flat_model.loss_terms(flat_batch, outputs, step=step)
+    expected = _numpy_loss(flat_model, flat_batch, step)
+    for name in ("r_loss", "kl", "kl_cost"):
+        np.testing.assert_allclose(to_numpy(terms[name]), expected[name], rtol=1e-4, atol=1e-5)
+    assert float(terms["beta"]) == pytest.approx(expected["beta"], rel=1e-5, abs=1e-7)
+    assert float(terms["loss"]) == pytest.approx(expected["loss"], rel=1e-5)
+    mask = to_numpy(terms["mask"])
+    np.testing.assert_array_equal(mask.sum(1), [6, 4, 1])
+
+
+def test_free_bits_and_steps_past_the_length(flat_model, flat_batch):
+    outputs = flat_model(flat_batch, training=False)
+    kl = _numpy_loss(flat_model, flat_batch, 0)["kl"]
+    # Free bits at the largest KL: every kl_cost is zero, the loss is the r_loss.
+    saved = flat_model.free_bits
+    try:
+        flat_model.free_bits = float(kl.max() / np.log(2.0)) + 1e-3
+        terms = flat_model.loss_terms(flat_batch, outputs, step=50)
+        np.testing.assert_array_equal(to_numpy(terms["kl_cost"]), 0.0)
+        assert float(terms["loss"]) == pytest.approx(float(np.mean(to_numpy(terms["r_loss"]))), rel=1e-6)
+    finally:
+        flat_model.free_bits = saved
+    # Targets after a sequence's length do not count.
+    changed = dict(flat_batch)
+    changed["targets"] = flat_batch["targets"].copy()
+    changed["targets"][1, 4:] = np.roll(changed["targets"][1, 4:], 1, axis=-1)
+    a = to_numpy(flat_model.loss_terms(flat_batch, outputs, step=1)["r_loss"])
+    b = to_numpy(flat_model.loss_terms(changed, outputs, step=1)["r_loss"])
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_compute_loss_uses_the_global_step(flat_batch):
+    model = _randomize(_tiny(free_bits=0.0, max_beta=0.5, beta_rate=0.9), seed=3)
+    loss = float(model.compute_loss(x=flat_batch, training=False))
+    # global_step 0: beta = (1 - 0.9 ** 0) * 0.5 = 0.
+    expected = _numpy_loss(model, flat_batch, 0)
+    assert loss == pytest.approx(expected["r_loss"].mean(), rel=1e-5)
+    model.global_step.assign(20)
+    loss = float(model.compute_loss(x=flat_batch, training=False))
+    assert loss == pytest.approx(_numpy_loss(model, flat_batch, 20)["loss"], rel=1e-5)
+    assert int(to_numpy(model.global_step)) == 20  # evaluation does not advance it
+
+
+def test_reconstruction_loss_equals_numpy(flat_model, flat_batch):
+    expected = _numpy_loss(flat_model, flat_batch, 0)
+    r_loss = flat_model.reconstruction_loss(
+        expected["mu"].astype("float32"), flat_batch["targets"], flat_batch["lengths"]
+    )
+    np.testing.assert_allclose(to_numpy(r_loss), expected["r_loss"], rtol=1e-4)
+
+
+# -------------------------------------------------------------- training
+def test_global_step_advances_per_training_step_only():
+    rng = np.random.default_rng(1)
+    model = _tiny()
+    model.compile()
+    batch = _one_hot_batch(rng, 6, STEPS, DEPTH)
+    assert int(to_numpy(model.global_step)) == 0
+    model.fit(batch, batch_size=2, epochs=1, verbose=0, shuffle=False)
+    assert int(to_numpy(model.global_step)) == 3
+    assert int(to_numpy(model.optimizer.iterations)) == 3
+    model.evaluate(batch, batch_size=2, verbose=0)
+    assert int(to_numpy(model.global_step)) == 3
+    model.train_on_batch(batch)
+    assert int(to_numpy(model.global_step)) == 4
+
+
+def test_compile_default_optimizer_is_magentas():
+    from keras_musicvae.models.optimizer import MusicVAEAdam
+    from keras_musicvae.models.schedules import MagentaLearningRate
+
+    model = _tiny(learning_rate=0.002, decay_rate=0.99, min_learning_rate=1e-4, grad_clip=2.0)
+    model.compile()
+    assert isinstance(model.optimizer, MusicVAEAdam)
+    assert model.optimizer.grad_clip == 2.0 and model.optimizer.grad_norm_clip_to_zero == 10000.0
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, MagentaLearningRate)
+    assert (schedule.learning_rate, schedule.decay_rate, schedule.min_learning_rate) == (0.002, 0.99, 1e-4)
+
+
+def test_metrics_reported_by_fit_and_evaluate():
+    rng = np.random.default_rng(2)
+    model = _tiny(sampling_schedule="constant", sampling_rate=1.0, max_beta=0.3, beta_rate=0.0)
+    model.compile()
+    batch = _one_hot_batch(rng, 2, STEPS, DEPTH)
+    history = model.fit(batch, epochs=2, verbose=0)
+    for name in ("loss", "r_loss", "kl_loss", "kl_bits", "kl_beta", "accuracy", "sampling_probability"):
+        assert name in history.history, name
+    # Scheduled sampling in training only; evaluation is teacher-forced.
+    assert history.history["sampling_probability"][-1] == pytest.approx(1.0)
+    assert history.history["kl_beta"][-1] == pytest.approx(0.3)  # step 1: (1 - 0 ** 1) * 0.3
+    result = model.evaluate(batch, verbose=0, return_dict=True)
+    assert result["sampling_probability"] == 0.0
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert result["kl_bits"] == pytest.approx(
+        float(np.mean(_numpy_loss(model, batch, 0)["kl"])) / np.log(2.0), rel=1e-4
+    )
+
+
+def _memorise(model, batch, steps):
+    repeated = {k: np.concatenate([v] * steps) for k, v in batch.items()}
+    model.compile()
+    model.fit(repeated, batch_size=len(batch["inputs"]), epochs=1, verbose=0, shuffle=False)
+    return model.evaluate(batch, verbose=0, return_dict=True)
+
+
+# Learning rate 3e-2 (no decay) and a small KL weight: 8 random sequences are
+# memorised in about 100 steps; 150 leaves a margin.
+MEMORISE = dict(learning_rate=3e-2, decay_rate=1.0, max_beta=0.01, z_size=8, enc_rnn_size=[32], dec_rnn_size=[32, 32])
+
+
+def test_fit_memorises_eight_flat_sequences():
+    keras.utils.set_random_seed(0)
+    batch = _one_hot_batch(np.random.default_rng(0), 8, 32, 90)
+    model = MusicVAE(input_depth=90, output_depth=90, max_seq_len=32, **MEMORISE)
+    result = _memorise(model, batch, 150)
+    assert result["accuracy"] > 0.95, result
+    # Greedy reconstructions agree with the teacher-forced accuracy.
+    reconstruction = model.reconstruct(batch["inputs"])
+    assert np.mean(reconstruction.argmax(-1) == batch["targets"].argmax(-1)) > 0.9
+
+
+def test_fit_memorises_eight_hierarchical_sequences():
+    keras.utils.set_random_seed(0)
+    batch = _one_hot_batch(np.random.default_rng(1), 8, 64, 90)
+    model = MusicVAE(
+        input_depth=90,
+        output_depth=90,
+        max_seq_len=64,
+        decoder_level_lengths=[4, 16],
+        **MEMORISE,
+    )
+    result = _memorise(model, batch, 150)
+    assert result["accuracy"] > 0.95, result
+
+
+# ------------------------------------------------------------- inference
+def test_decode_and_sample_are_deterministic_per_seed(flat_model):
+    z = np.random.default_rng(3).normal(size=(4, Z)).astype("float32")
+    a = flat_model.decode(z, temperature=1.0, seed=1)
+    b = flat_model.decode(z, temperature=1.0, seed=1)
+    c = flat_model.decode(z, temperature=1.0, seed=2)
+    assert a.shape == (4, STEPS, DEPTH)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    s1, s2, s3 = (flat_model.sample(4, temperature=1.0, seed=s) for s in (5, 5, 6))
+    np.testing.assert_array_equal(s1, s2)
+    assert not np.array_equal(s1, s3)
+    np.testing.assert_array_equal(s1.sum(-1), 1.0)
+
+
+def test_greedy_decode_is_the_argmax_and_ignores_the_seed(flat_model):
+    z = np.random.default_rng(4).normal(size=(3, Z)).astype("float32")
+    samples, logits = flat_model.decode(z, temperature=0, seed=1, return_logits=True)
+    np.testing.assert_array_equal(samples.argmax(-1), logits.argmax(-1))
+    np.testing.assert_array_equal(samples, flat_model.decode(z, temperature=None, seed=9))
+    # Consistent with teacher forcing on its own samples.
+    teacher = to_numpy(flat_model.teacher_forced_logits(z, samples))
+    np.testing.assert_allclose(teacher, logits, atol=1e-4)
+
+
+def test_decode_any_length_for_flat_models(flat_model):
+    z = np.zeros((2, Z), "float32")
+    assert flat_model.decode(z, temperature=0, length=11).shape == (2, 11, DEPTH)
+
+
+def test_start_tokens(flat_model):
+    z = np.random.default_rng(5).normal(size=(2, Z)).astype("float32")
+    start = np.eye(DEPTH, dtype="float32")[[1, 3]]
+    samples, logits = flat_model.decode(z, temperature=0, start_tokens=start, return_logits=True)
+    fed = np.concatenate([start[:, None], samples[:, :-1]], axis=1)
+    expected = bar_decoder(flat_model.decoder.bar_decoders[0], fed, z)
+    np.testing.assert_allclose(logits, expected, atol=1e-4)
+
+
+def test_encode_single_and_batched(flat_model, flat_batch):
+    mu, sigma = flat_model.encode(flat_batch["inputs"], lengths=flat_batch["lengths"])
+    expected = _numpy_loss(flat_model, flat_batch, 0)
+    np.testing.assert_allclose(mu, expected["mu"], atol=1e-5)
+    np.testing.assert_allclose(sigma, expected["sigma"], atol=1e-5)
+    mu0, sigma0 = flat_model.encode(flat_batch["inputs"][1], lengths=4)
+    assert mu0.shape == (Z,)
+    np.testing.assert_allclose(mu0, expected["mu"][1], atol=1e-5)
+    reconstruction = flat_model.reconstruct(flat_batch["inputs"][0])
+    assert reconstruction.shape == (STEPS, DEPTH)
+
+
+def _slerp(a, b, t):
+    omega = np.arccos(np.clip(np.dot(a / np.linalg.norm(a), b / np.linalg.norm(b)), -1, 1))
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def test_interpolate_endpoints_and_slerp(flat_model, flat_batch):
+    start, end = flat_batch["inputs"][0], flat_batch["inputs"][1]
+    mu = flat_model.encode(np.stack([start, end]))[0]
+    seen = []
+    original = flat_model.decode
+
+    def spy(z, *args, **kwargs):
+        seen.append(np.array(z))
+        return original(z, *args, **kwargs)
+
+    flat_model.decode = spy
+    try:
+        out = flat_model.interpolate(start, end, num_steps=5, temperature=0)
+    finally:
+        del flat_model.decode
+    assert out.shape == (5, STEPS, DEPTH)
+    np.testing.assert_array_equal(out[0], flat_model.decode(mu[:1], temperature=0)[0])
+    np.testing.assert_array_equal(out[-1], flat_model.decode(mu[1:], temperature=0)[0])
+    (z,) = seen
+    expected = np.stack([_slerp(mu[0], mu[1], t) for t in np.linspace(0, 1, 5)])
+    np.testing.assert_allclose(z, expected, atol=1e-5)
+    norms = np.linalg.norm(z, axis=-1)
+    np.testing.assert_allclose(norms, np.linalg.norm(expected, axis=-1), rtol=1e-5)
+    # Spherical, not linear: the midpoint is further out than the chord's.
+    assert norms[2] > np.linalg.norm((mu[0] + mu[1]) / 2) + 1e-6
+
+
+def test_interpolate_rejects_fewer_than_two_points(flat_model, flat_batch):
+    with pytest.raises(ValueError, match="num_steps must be at least 2"):
+        flat_model.interpolate(flat_batch["inputs"][0], flat_batch["inputs"][1], num_steps=1)
+
+
+def test_hierarchical_decode_only_at_max_length():
+    model = _tiny(max_seq_len=8, decoder_level_lengths=[2, 4])
+    z = np.zeros((1, Z), "float32")
+    assert model.decode(z, temperature=0).shape == (1, 8, DEPTH)
+    with pytest.raises(ValueError, match="exactly 8 steps"):
+        model.decode(z, temperature=0, length=6)
+
+
+# ------------------------------------------------------- serialisation
+def test_keras_file_round_trip(tmp_path, flat_batch):
+    rng = np.random.default_rng(6)
+    model = _randomize(_tiny(control_depth=2, max_seq_len=8, decoder_level_lengths=[2, 4]), seed=4)
+    batch = _one_hot_batch(rng, 2, 8, DEPTH, controls_depth=2)
+    model.global_step.assign(17)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, MusicVAE)
+    assert int(to_numpy(loaded.global_step)) == 17
+    assert loaded.get_config() == model.get_config()
+    a, b = model(batch), loaded(batch)
+    for key in ("mu", "sigma", "logits"):
+        np.testing.assert_array_equal(to_numpy(a[key]), to_numpy(b[key]))
+    z = rng.normal(size=(2, Z)).astype("float32")
+    np.testing.assert_array_equal(
+        model.decode(z, seed=3, controls=batch["controls"]),
+        loaded.decode(z, seed=3, controls=batch["controls"]),
+    )
+
+
+def test_config_round_trip(flat_model, flat_batch):
+    config = flat_model.get_config()
+    clone = MusicVAE.from_config(config)
+    assert clone.get_config() == config
+    clone.set_weights(flat_model.get_weights())
+    a, b = flat_model(flat_batch), clone(flat_batch)
+    np.testing.assert_array_equal(to_numpy(a["logits"]), to_numpy(b["logits"]))
+    np.testing.assert_array_equal(to_numpy(a["mu"]), to_numpy(b["mu"]))
+
+
+def test_summary_and_count_params_after_construction():
+    model = _tiny(enc_rnn_size=[4], dec_rnn_size=[3, 2], z_size=2)
+    lines = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    text = "\n".join(lines)
+    assert "encoder" in text and "decoder" in text and "latent" in text
+    # Magenta's parameter count (LSTM kernels [in + H, 4H]) for these sizes.
+    lstm = lambda i, h: (i + h) * 4 * h + 4 * h  # noqa: E731
+    expected = (
+        2 * lstm(DEPTH, 4)  # encoder fw + bw
+        + 2 * (8 * 2 + 2)  # mu, sigma
+        + (2 * (2 * (3 + 2)) + 2 * (3 + 2))  # z_to_initial_state
+        + lstm(DEPTH + 2, 3) + lstm(3, 2)  # decoder cells
+        + (2 * DEPTH + DEPTH)  # output projection
+    )
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == expected
+    assert model.count_params() == sum(int(np.prod(w.shape)) for w in model.weights)
+
+
+# ---------------------------------------------------------------- errors
+def test_wrong_input_depth(flat_model, flat_batch):
+    bad = dict(flat_batch, inputs=flat_batch["inputs"][..., :4])
+    with pytest.raises(ValueError, match=r"'inputs' must be \[batch, time, 5\]"):
+        flat_model(bad)
+    bad = dict(flat_batch, targets=np.zeros((3, STEPS, 7), "float32"))
+    with pytest.raises(ValueError, match=r"'targets' must be \[batch, time, 5\]"):
+        flat_model(bad)
+    with pytest.raises(ValueError, match=r"inputs must be \[batch, time, 5\]"):
+        flat_model.encode(np.zeros((2, STEPS, 4)))
+
+
+def test_bad_batches(flat_model, flat_batch):
+    with pytest.raises(TypeError, match="dict batch"):
+        flat_model((flat_batch["inputs"], flat_batch["targets"]))
+    with pytest.raises(ValueError, match=r"lacks \['targets'\]"):
+        flat_model({"inputs": flat_batch["inputs"]})
+
+
+def test_bad_decode_arguments(flat_model):
+    with pytest.raises(ValueError, match=r"z must be \[batch, 3\]"):
+        flat_model.decode(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        flat_model.decode(np.zeros((2, Z)), temperature=-1.0)
+    with pytest.raises(ValueError, match="takes no controls"):
+        flat_model.decode(np.zeros((2, Z)), controls=np.zeros((STEPS, 2)))
+
+
+def test_missing_or_bad_controls():
+    rng = np.random.default_rng(7)
+    model = _tiny(control_depth=2)
+    batch = _one_hot_batch(rng, 2, STEPS, DEPTH, controls_depth=2)
+    no_controls = {k: v for k, v in batch.items() if k != "controls"}
+    with pytest.raises(ValueError, match="needs 'controls'"):
+        model(no_controls)
+    with pytest.raises(ValueError, match="conditioned on controls of depth 2"):
+        model.decode(np.zeros((1, Z)))
+    with pytest.raises(ValueError, match="controls must cover 6 steps of depth 2"):
+        model.decode(np.zeros((1, Z)), controls=np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"'controls' must be \[batch, time, 2\]"):
+        model(dict(batch, controls=np.zeros((2, STEPS, 3), "float32")))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"output_head": "softmax"}, "Unknown output_head 'softmax'"),
+        ({"output_head": "multi_categorical"}, "output_depths is required"),
+        ({"output_head": "multi_categorical", "output_depths": [2, 2]}, "must sum to output_depth 5"),
+        ({"split_streams": True, "output_depths": [2, 3]}, "split_streams needs a hierarchical decoder"),
+        ({"output_head": "groove"}, "needs output_depth = 3 x instruments; got 5"),
+        ({"encoder_level_lengths": [2, 2]}, r"product of encoder_level_lengths \[2, 2\] must equal max_seq_len 6"),
+        ({"decoder_level_lengths": [4, 2]}, "product of decoder_level_lengths"),
+        ({"max_seq_len": 8, "decoder_level_lengths": [2, 2, 2]}, r"must be \[num_segments, segment_length\]"),
+        ({"dropout_keep_prob": 0.0}, r"dropout_keep_prob must be in \(0, 1\]"),
+        ({"sampling_schedule": "linear"}, "Unknown sampling_schedule"),
+        ({"sampling_schedule": "inverse_sigmoid", "sampling_rate": 0.5}, "at least 1"),
+        ({"enc_rnn_size": None}, "enc_rnn_size must be a list of ints"),
+    ],
+)
+def test_bad_hyperparameters(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _tiny(**overrides)
+
+
+# --------------------------------------------------------------- controls
+def test_controls_path():
+    rng = np.random.default_rng(8)
+    model = _randomize(_tiny(control_depth=3), seed=5)
+    batch = _one_hot_batch(rng, 2, STEPS, DEPTH, controls_depth=3)
+    expected = _numpy_loss(model, batch, 0)
+    outputs = model(batch)
+    np.testing.assert_allclose(to_numpy(outputs["mu"]), expected["mu"], atol=1e-5)
+    np.testing.assert_allclose(to_numpy(outputs["logits"]), expected["logits"], atol=1e-4)
+    # Controls reach the encoder and the decoder.
+    other = dict(batch, controls=np.roll(batch["controls"], 1, axis=-1))
+    assert not np.allclose(to_numpy(model(other)["mu"]), to_numpy(outputs["mu"]), atol=1e-4)
+    mu, _ = model.encode(batch["inputs"], controls=batch["controls"])
+    np.testing.assert_allclose(mu, expected["mu"], atol=1e-5)
+    # One control sequence [T, C] is shared by the batch when decoding.
+    z = rng.normal(size=(2, Z)).astype("float32")
+    shared = model.decode(z, temperature=0, controls=batch["controls"][0])
+    explicit = model.decode(z, temperature=0, controls=np.stack([batch["controls"][0]] * 2))
+    np.testing.assert_array_equal(shared, explicit)
+    assert model.reconstruct(batch["inputs"], controls=batch["controls"]).shape == (2, STEPS, DEPTH)
+    model.compile()
+    model.fit(batch, epochs=1, verbose=0)
+    assert int(to_numpy(model.global_step)) == 1
+
+
+# ----------------------------------------------- per-segment (2-D) lengths
+def test_step_mask_with_per_segment_lengths():
+    model = _tiny(max_seq_len=8, encoder_level_lengths=[4, 2], decoder_level_lengths=[2, 4])
+    mask = to_numpy(model.step_mask(ops.convert_to_tensor(np.array([[4, 1], [2, 0]], "int32")), 8))
+    np.testing.assert_array_equal(
+        mask, [[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0]]
+    )
+    rng = np.random.default_rng(9)
+    batch = _one_hot_batch(rng, 2, 8, DEPTH)
+    batch["lengths"] = np.array([[4, 1], [2, 0]], "int32")
+    outputs = model(batch)
+    terms = model.loss_terms(batch, outputs, step=0)
+    logits = to_numpy(outputs["logits"])
+    cross_entropy = -np.sum(batch["targets"] * log_softmax(logits), -1)
+    np.testing.assert_allclose(to_numpy(terms["r_loss"]), (cross_entropy * mask).sum(1), rtol=1e-5)
+
+
+def test_flat_encoder_with_per_segment_lengths_reads_up_to_the_last_segment():
+    model = _tiny(max_seq_len=8)
+    lengths = ops.convert_to_tensor(np.array([[4, 1], [2, 0], [0, 0]], "int32"))
+    np.testing.assert_array_equal(to_numpy(model._encoder_lengths(lengths, 8)), [8, 4, 0])
