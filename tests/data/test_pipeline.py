@@ -284,3 +284,25 @@ def test_model_fit_accepts_the_dataset(melody_converter):
     model.compile(optimizer="adam")
     history = model.fit(dataset, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
+
+
+def test_hierarchical_lengths_and_float_arrays():
+    # Multiperf-like examples: lengths of shape [8]; GrooVAE-like float32 arrays.
+    from keras_musicvae.data.converter import ConverterTensors
+
+    rng = np.random.default_rng(0)
+    n = 5
+    tensors = ConverterTensors(
+        inputs=[rng.random((16, 27)).astype(np.float32) for _ in range(n)],
+        outputs=[rng.random((16, 27)).astype(np.float32) for _ in range(n)],
+        controls=[rng.random((16, 3)) < 0.5 for _ in range(n)],
+        lengths=[np.full(8, i, np.int32) for i in range(n)],
+    )
+    dataset = pipeline.dataset_from_tensors(tensors, 2, shuffle=False, drop_remainder=False)
+    batches = list(dataset)
+    assert [b["lengths"].shape.as_list() for b in batches] == [[2, 8], [2, 8], [1, 8]]
+    np.testing.assert_array_equal(np.concatenate([b["inputs"] for b in batches]), np.stack(tensors.inputs))
+    np.testing.assert_array_equal(
+        np.concatenate([b["controls"] for b in batches]), np.stack(tensors.controls).astype(np.float32)
+    )
+    np.testing.assert_array_equal(np.concatenate([b["lengths"] for b in batches])[:, 0], np.arange(n))
