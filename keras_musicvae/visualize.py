@@ -177,12 +177,11 @@ def draw_pitched(ax, sequence, notes, num_bars, color="#1f5fa8", pitch_range=Non
             )
         )
     ax.set_ylim(low - 0.5, high + 0.5)
-    c_pitches = [p for p in range(low, high + 1) if p % 12 == 0]
-    if len(c_pitches) < 2:
-        step = max(1, (high - low) // 4)
-        c_pitches = list(range(low, high + 1, step))
-    ax.set_yticks(c_pitches)
-    ax.set_yticklabels([_pitch_name(p) for p in c_pitches], fontsize=7)
+    # Octaves (C) on wide rolls; C, E and G on narrow ones.
+    classes = (0,) if high - low >= 24 else (0, 4, 7)
+    ticks = [p for p in range(low, high + 1) if p % 12 in classes]
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([_pitch_name(p) for p in ticks], fontsize=7)
     if label:
         ax.set_ylabel(label, fontsize=8)
     if not notes:
@@ -221,7 +220,7 @@ def _rectangle(xy, width, height, color, alpha, edgecolor):
     from matplotlib.patches import Rectangle
 
     return Rectangle(
-        xy, width, height, facecolor=color, alpha=alpha, edgecolor=edgecolor, linewidth=0.4, zorder=2
+        xy, width, height, facecolor=color, alpha=alpha, edgecolor=edgecolor, linewidth=0.4, zorder=2, gid="note"
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from conftest import magenta_fixtures
+from support import magenta_fixtures
 
 FIXTURES = [
     "cat-mel_2bar_small",

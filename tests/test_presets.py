@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from conftest import magenta_fixtures
+from support import magenta_fixtures
 from keras_musicvae.models.music_vae import MusicVAE
 from keras_musicvae.presets import builtin_presets_dir
 from keras_musicvae.presets import canonical_preset_name
@@ -143,21 +143,56 @@ def _random_batch(model, rng, batch=2):
     return data
 
 
-@pytest.mark.parametrize("name", PRESETS)
+# One preset per feature runs on every backend by default: categorical with
+# scheduled sampling, controls, multi-stream, groove with dropout and
+# controls, per-track lengths, split streams, NADE. On JAX every training step
+# is compiled (about 10 s each on 2 cores), so there the other presets are
+# marked slow; TensorFlow runs them eagerly and PyTorch is eager anyway.
+REPRESENTATIVE = {
+    "cat_mel_2bar_small",
+    "cat_mel_2bar_med_chords",
+    "flat_trio_16bar",
+    "groovae_2bar_hits_control",
+    "hier_multiperf_vel_1bar_med_chords",
+    "hierdec_trio_16bar",
+    "nade_drums_2bar_reduced",
+}
+
+
+def _training_params():
+    slow_here = keras.backend.backend() == "jax"
+    return [
+        pytest.param(name, marks=[pytest.mark.slow] if slow_here and name not in REPRESENTATIVE else [])
+        for name in PRESETS
+    ]
+
+
+# The conductor reads constant zero inputs: its first kernel gets a zero
+# gradient, in Magenta too.
+ZERO_GRADIENT = {"decoder/conductor/lstm/kernel_0"}
+
+
+@pytest.mark.parametrize("name", _training_params())
 def test_every_preset_trains_one_step_at_tiny_size(name):
     rng = np.random.default_rng(0)
     model = _tiny_preset(name)
-    assert model.z_size == 8 and len(model.dec_rnn_size) == len(load_preset_config(name)["dec_rnn_size"])
+    config = load_preset_config(name)
+    assert model.z_size == 8 and model.enc_rnn_size == [16] * len(config["enc_rnn_size"])
+    assert model.dec_rnn_size == [16] * len(config["dec_rnn_size"])
     batch = _random_batch(model, rng)
-    if name == "hier_multiperf_vel_1bar_med":
+    if "multiperf" in name:
         assert batch["lengths"].shape == (2, 8)
-    model.compile()
+    model.compile(run_eagerly=keras.backend.backend() == "tensorflow")
     before = [ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
     logs = model.train_on_batch(batch, return_dict=True)
-    assert np.isfinite(logs["loss"]), logs
+    assert np.isfinite(logs["loss"]) and logs["loss"] > 0, logs
     assert int(ops.convert_to_numpy(model.global_step)) == 1
-    changed = [not np.array_equal(b, ops.convert_to_numpy(w)) for b, w in zip(before, model.trainable_weights)]
-    assert all(changed), [w.path for w, c in zip(model.trainable_weights, changed) if not c]
+    unchanged = {
+        w.path
+        for b, w in zip(before, model.trainable_weights)
+        if np.array_equal(b, ops.convert_to_numpy(w))
+    }
+    assert unchanged <= ZERO_GRADIENT, unchanged
 
 
 # ------------------------------------------------------- names and aliases
@@ -273,8 +308,8 @@ def test_save_to_preset_and_from_preset_round_trip(tmp_path):
         np.testing.assert_array_equal(ops.convert_to_numpy(a[key]), ops.convert_to_numpy(b[key]))
     z = rng.normal(size=(2, 8)).astype("float32")
     np.testing.assert_array_equal(
-        model.decode(z, seed=2, controls=batch["controls"]),
-        loaded.decode(z, seed=2, controls=batch["controls"]),
+        model.decode(z, seed=2, length=8, controls=batch["controls"]),
+        loaded.decode(z, seed=2, length=8, controls=batch["controls"]),
     )
     # The converter travels with the preset.
     assert loaded.converter_config == model.converter_config

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import REPO_ROOT
+from support import REPO_ROOT
 
 
 @pytest.mark.slow

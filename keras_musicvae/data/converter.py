@@ -169,6 +169,9 @@ class DataConverter:
     # Whether `to_tensors` first splits the sequence on tempo / time
     # signature changes (Magenta's `presplit_on_time_changes`).
     presplit_on_time_changes = True
+    # Whether the training pipeline samples `max_tensors_per_notesequence`
+    # examples per file and epoch (False for GrooVAE, as Magenta).
+    applies_max_tensors_cap = True
 
     def __init__(self, max_tensors_per_notesequence=None, mode="train", seed=None):
         self.max_tensors_per_notesequence = max_tensors_per_notesequence

@@ -130,6 +130,8 @@ class GrooveConverter(DataConverter):
     """
 
     presplit_on_time_changes = False
+    # Magenta never applies the cap to grooves (read by the data pipeline).
+    applies_max_tensors_cap = False
     input_dtype = np.float32
     output_dtype = np.float32
     control_dtype = np.bool_

@@ -964,7 +964,7 @@ def epoch_cap(converter):
     A converter opts out with `applies_max_tensors_cap = False` (Magenta's
     GrooVAE converter stores a cap but never applies it).
     """
-    if not getattr(converter, "applies_max_tensors_cap", True):
+    if not converter.applies_max_tensors_cap:
         return None
     return converter.max_tensors_per_notesequence
 

@@ -27,8 +27,8 @@ f32 `[batch, T, 27]` (hits | velocities | offsets) plus `hits`, `velocities`,
 Sampling is `argmax(logits + temperature * noise)` with the noise drawn by
 stateless random ops from `seed` inside the graph: the same seed gives the
 same output, `temperature=0` gives the argmax. Decoder head `i` draws with
-the stateless seed `[seed, i]` (see `keras_musicvae.export.noise`), so a
-one-head model samples what `model.decode(z, temperature, seed=seed)` samples
+the stateless seed `[seed + 7919 * i, 0]` (see `keras_musicvae.export.noise`),
+so the export samples what `model.decode(z, temperature, seed=seed)` samples
 on the TensorFlow backend. `sample` draws z from N(0, I) with the seed
 `[seed, 0x5EED]`.
 """

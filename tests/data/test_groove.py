@@ -45,7 +45,7 @@ NOTE_FIELDS = ("pitch", "velocity", "start_time", "end_time", "is_drum", "progra
 
 def fixture_cases():
     """(fixture dir, stem, mode) of every fixture array set, at collection time."""
-    from conftest import fixtures_dir
+    from support import fixtures_dir
 
     root = fixtures_dir() / "magenta" / "converters"
     cases = []
@@ -60,7 +60,7 @@ def fixture_cases():
 
 def roundtrip_cases():
     """(fixture dir, stem, mode) of every fixture roundtrip JSON."""
-    from conftest import fixtures_dir
+    from support import fixtures_dir
 
     root = fixtures_dir() / "magenta" / "converters"
     cases = []

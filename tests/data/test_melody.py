@@ -37,7 +37,7 @@ FIXTURE_CONVERTERS = {
 
 def fixture_cases():
     """(fixture dir name, stem) of every fixture file, found at collection time."""
-    from conftest import fixtures_dir
+    from support import fixtures_dir
 
     root = fixtures_dir() / "magenta" / "converters"
     cases = []

@@ -19,7 +19,7 @@ FIXTURE_KWARGS = dict(steps_per_quarter=4, slice_bars=16, gap_bars=2)
 
 
 def fixture_stems():
-    from conftest import fixtures_dir
+    from support import fixtures_dir
 
     folder = fixtures_dir() / "magenta" / "converters" / "trio_16bar"
     stems = [p.name[: -len(".npz")] for p in sorted(folder.glob("*.npz"))]
