@@ -306,11 +306,6 @@ def test_save_to_preset_and_from_preset_round_trip(tmp_path):
     a, b = model(batch), loaded(batch)
     for key in ("mu", "sigma", "logits"):
         np.testing.assert_array_equal(ops.convert_to_numpy(a[key]), ops.convert_to_numpy(b[key]))
-    z = rng.normal(size=(2, 8)).astype("float32")
-    np.testing.assert_array_equal(
-        model.decode(z, seed=2, length=8, controls=batch["controls"]),
-        loaded.decode(z, seed=2, length=8, controls=batch["controls"]),
-    )
     # The converter travels with the preset.
     assert loaded.converter_config == model.converter_config
 

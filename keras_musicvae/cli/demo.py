@@ -21,33 +21,39 @@ keras-musicvae demo --minutes 2 --overwrite          # quick look, replacing dem
 """
 
 DEMO_PRESET = "cat_mel_2bar_small"
-# A smaller cat_mel_2bar_small that learns recognisable melodies in minutes on
-# a CPU: one 256-unit encoder layer and a 2 x 256 decoder instead of 2048 /
-# 3 x 2048, a 64-dimensional latent, teacher forcing only (scheduled sampling
-# would need the step-by-step decoder loop in training), and a KL weight that
-# reaches its maximum within the first thousand steps instead of the
-# published 200k-step schedule, so that samples from the prior are music.
+# A smaller cat_mel_2bar_small that learns melodic phrases in minutes on a
+# CPU: 128-unit LSTMs (one encoder layer, two decoder layers) instead of 512 /
+# 2 x 256, a 32-dimensional latent, teacher forcing only (scheduled sampling
+# needs the step-by-step decoder loop in training, 30% slower), a KL weight
+# that reaches its maximum within the first few thousand steps instead of
+# the published 200k-step schedule, and a higher learning rate. Measured on
+# the bundled corpus (2 CPU cores, TensorFlow, 4 minutes, ~1650 steps):
+# held-out accuracy 0.75 teacher-forced, 0.69 sampled; the published
+# schedule (free bits 16, max_beta 0.5) reached 0.71 / 0.57 in 5 minutes.
 DEMO_HPARAMS = {
-    "enc_rnn_size": [256],
-    "dec_rnn_size": [256, 256],
-    "z_size": 64,
-    "max_beta": 0.5,
-    "beta_rate": 0.998,
-    "free_bits": 16,
+    "enc_rnn_size": [128],
+    "dec_rnn_size": [128, 128],
+    "z_size": 32,
+    "free_bits": 0,
+    "max_beta": 0.2,
+    "beta_rate": 0.9995,
     "sampling_schedule": "constant",
     "sampling_rate": 0.0,
-    "learning_rate": 2e-3,
+    "learning_rate": 3e-3,
     "decay_rate": 0.9995,
-    "min_learning_rate": 2e-4,
+    "min_learning_rate": 3e-4,
 }
 # Freedoom's melodies are mostly on programs above 31 (brass, synth leads),
-# which the published preset ignores; the demo keeps every pitched program.
+# which the published preset ignores; the demo keeps every pitched program
+# (7,180 training windows instead of 2,916) and up to 16 windows per file
+# and epoch.
 DEMO_CONVERTER = {"valid_programs": None, "max_tensors_per_notesequence": 16}
 DEMO_BATCH_SIZE = 64
 DEMO_CHECKPOINT_EVERY = 250
 DEMO_SAMPLES = 8
 DEMO_INTERPOLATION_STEPS = 7
-DEMO_TEMPERATURE = 0.5
+DEMO_SAMPLE_TEMPERATURE = 0.8  # livelier than 0.5 for a briefly trained model
+DEMO_INTERPOLATION_TEMPERATURE = 0.5
 
 
 def corpus_dir():
@@ -128,17 +134,17 @@ def run(args):
     converter = model.converter
 
     # Samples from the prior.
-    outputs = model.sample(DEMO_SAMPLES, temperature=DEMO_TEMPERATURE, seed=args.seed)
+    outputs = model.sample(DEMO_SAMPLES, temperature=DEMO_SAMPLE_TEMPERATURE, seed=args.seed)
     sample_writer.write_all(
         converter.from_tensors(outputs),
         sample_stems,
-        [f"demo sample {i + 1} (temperature {DEMO_TEMPERATURE})" for i in range(DEMO_SAMPLES)],
+        [f"demo sample {i + 1} (temperature {DEMO_SAMPLE_TEMPERATURE})" for i in range(DEMO_SAMPLES)],
     )
 
     # An interpolation between two held-out melodies.
     first, second, names = _two_held_out_melodies(model, corpus / "eval")
     sequences, num_steps = interpolate_cmd.interpolate(
-        model, converter, first, second, DEMO_INTERPOLATION_STEPS, DEMO_TEMPERATURE, seed=args.seed
+        model, converter, first, second, DEMO_INTERPOLATION_STEPS, DEMO_INTERPOLATION_TEMPERATURE, seed=args.seed
     )
     originals = converter.from_tensors(np.stack([first.outputs, second.outputs]))
     interp_writer.write(originals[0], "melody_a", title=f"held-out melody A ({names[0]})")

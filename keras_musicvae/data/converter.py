@@ -246,6 +246,12 @@ class DataConverter:
             parts.append(self._to_tensors(subsequence, report))
         tensors = self._maybe_sample_tensors(concat_tensors(parts))
         report.num_examples = len(tensors)
+        if not len(tensors) and not report.reasons:
+            report.skip(
+                "the sequence has no notes"
+                if not note_sequence.notes
+                else "the sequence has zero length"
+            )
         return tensors, report
 
     def _to_tensors(self, note_sequence, report):

@@ -244,16 +244,6 @@ class MelodyConverter(DataConverter):
         )
 
     # -- NoteSequence -> arrays ---------------------------------------------
-    def to_tensors_with_report(self, note_sequence):
-        tensors, report = super().to_tensors_with_report(note_sequence)
-        if not len(tensors) and not report.reasons:
-            report.skip(
-                "the sequence has no notes"
-                if not note_sequence.notes
-                else "the sequence has zero length"
-            )
-        return tensors, report
-
     def _to_tensors(self, note_sequence, report):
         sequence, reason = self._filtered_sequence(note_sequence)
         quantized, quantize_reason = quantize_or_reason(

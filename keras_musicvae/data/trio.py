@@ -158,16 +158,6 @@ class TrioConverter(DataConverter):
         self._program_types.update({p: _BASS for p in BASS_PROGRAMS})
 
     # -- NoteSequence -> arrays ---------------------------------------------
-    def to_tensors_with_report(self, note_sequence):
-        tensors, report = super().to_tensors_with_report(note_sequence)
-        if not len(tensors) and not report.reasons:
-            report.skip(
-                "the sequence has no notes"
-                if not note_sequence.notes
-                else "the sequence has zero length"
-            )
-        return tensors, report
-
     def _to_tensors(self, note_sequence, report):
         quantized, reason = quantize_or_reason(
             note_sequence, self.steps_per_quarter, self.steps_per_bar

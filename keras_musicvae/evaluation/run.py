@@ -268,6 +268,18 @@ def _accuracies(model, predicted, targets, lengths):
     return overall, (streams if len(streams) > 1 else {})
 
 
+def _majority_accuracy(model, targets, lengths):
+    """Accuracy of always predicting each stream's most frequent target token
+    (for melodies: "no event"), a trivial reference for the accuracies."""
+    predicted = np.zeros_like(targets)
+    for start, stop in _stream_bounds(model).values():
+        tokens = tokens_from_one_hot(targets[..., start:stop])
+        mask = np.arange(tokens.shape[1]) < lengths[:, None]
+        majority = np.bincount(tokens[mask], minlength=stop - start).argmax()
+        predicted[..., start + majority] = 1.0
+    return _accuracies(model, predicted, targets, lengths)[0]
+
+
 def _tokens(model, one_hot):
     """Class tokens `[..., T]` of a single-stream categorical output."""
     return tokens_from_one_hot(one_hot)
@@ -282,7 +294,8 @@ def reconstruction_study(runner, examples, sample_temperature=1.0, seed=0):
         `teacher_forced_accuracy_posterior_z` (z ~ q(z|x), Magenta's eval),
         `sampled_accuracy` (decoded from mu at `sample_temperature`),
         `argmax_accuracy` (greedy decoding), `per_stream` (multi-stream
-        models), `kl_bits` (mean KL of q(z|x) from the prior, bits) and
+        models), `majority_token_accuracy` (always predicting the most
+        frequent target token, a trivial reference), `kl_bits` (mean KL of q(z|x) from the prior, bits) and
         `num_examples`.
     """
     model = runner.model
@@ -314,6 +327,8 @@ def reconstruction_study(runner, examples, sample_temperature=1.0, seed=0):
             per_stream[name] = streams
     if per_stream:
         results["per_stream"] = per_stream
+    if model.output_head in _CATEGORICAL_HEADS:
+        results["majority_token_accuracy"] = _majority_accuracy(model, targets, lengths)
     kl = 0.5 * np.sum(mu**2 + sigma**2 - 1.0 - 2.0 * np.log(np.maximum(sigma, 1e-12)), axis=1)
     results["kl_bits"] = float(np.mean(kl) / np.log(2.0))
     if results["teacher_forced_accuracy"] is not None:
@@ -505,6 +520,7 @@ def evaluate_model(
     attribute_temperature=0.5,
     lm_order=5,
     lm_examples=None,
+    language_model=None,
     batch_size=64,
     seed=0,
     name=None,
@@ -541,6 +557,10 @@ def evaluate_model(
         lm_order: n-gram order of the language model (5 in the paper).
         lm_examples: at most this many training examples fit the language
             model (None: all).
+        language_model: an already fitted language model (an object with
+            `costs(sequences, lengths) -> [N]` and `order`, e.g. a
+            `KneserNeyLanguageModel`) to use instead of fitting one on
+            `train_data` (to compare several models under one LM).
         batch_size: examples per model call.
         seed: seed of every random choice (subsets, pairs, noise, prior).
         name: the model's label in the plots (default: the model's name).
@@ -593,20 +613,23 @@ def evaluate_model(
         skipped["interpolation"] = "fewer than 2 held-out examples"
     else:
         part = time.monotonic()
-        lm_tokens = _tokens(model, train_examples["targets"])
-        lm_lengths = np.minimum(train_examples["lengths"], lm_tokens.shape[1])
-        if lm_examples is not None and len(lm_tokens) > lm_examples:
-            keep = np.sort(np.random.default_rng(seed).choice(len(lm_tokens), int(lm_examples), replace=False))
-            lm_tokens, lm_lengths = lm_tokens[keep], lm_lengths[keep]
-        say(f"fitting a {lm_order}-gram Kneser-Ney language model on {len(lm_tokens)} sequences")
-        language_model = KneserNeyLanguageModel(order=lm_order, vocab_size=model.output_depth)
-        language_model.fit(lm_tokens, lm_lengths)
+        if language_model is None:
+            lm_tokens = _tokens(model, train_examples["targets"])
+            lm_lengths = np.minimum(train_examples["lengths"], lm_tokens.shape[1])
+            if lm_examples is not None and len(lm_tokens) > lm_examples:
+                keep = np.sort(np.random.default_rng(seed).choice(len(lm_tokens), int(lm_examples), replace=False))
+                lm_tokens, lm_lengths = lm_tokens[keep], lm_lengths[keep]
+            say(f"fitting a {lm_order}-gram Kneser-Ney language model on {len(lm_tokens)} sequences")
+            language_model = KneserNeyLanguageModel(order=lm_order, vocab_size=model.output_depth)
+            language_model.fit(lm_tokens, lm_lengths)
+            lm_source = {"training_sequences": int(len(lm_tokens)), "training_data": train_info.get("source")}
+        else:
+            lm_source = {"training_data": "a language model given by the caller"}
         heldout_tokens = _tokens(model, examples["targets"])
         heldout_lengths = np.minimum(examples["lengths"], heldout_tokens.shape[1])
         language_model_info = {
-            "order": lm_order,
-            "training_sequences": int(len(lm_tokens)),
-            "training_data": train_info.get("source"),
+            "order": int(getattr(language_model, "order", lm_order)),
+            **lm_source,
             "heldout_per_token_cost_nats": float(
                 np.mean(language_model.costs(heldout_tokens, heldout_lengths, per_token=True))
             ),

@@ -123,8 +123,8 @@ def test_no_examples_says_why(tiny_preset, melodies, tmp_path):
     assert result.returncode == 1
     assert error_lines(result) == [
         f"keras-musicvae interpolate: error: {melodies['drums']} gives no examples for this model: only drum "
-        f"notes (no melody); {melodies['waltz']} gives no examples for this model: time signature 3/4 is not "
-        "supported (only 4/4 is)."
+        f"notes (no melody); {melodies['waltz']} gives no examples for this model: time signature 3/4 (only "
+        "4/4 is supported)."
     ]
 
 

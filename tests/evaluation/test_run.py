@@ -79,6 +79,7 @@ def test_evaluate_model_writes_json_and_pngs(evaluation):
                 "argmax_accuracy"):
         assert 0.0 <= reconstruction[key] <= 1.0
     assert reconstruction["num_examples"] == 12
+    assert 0.0 < reconstruction["majority_token_accuracy"] <= 1.0
     assert reconstruction["sample_temperature"] == 1.0
 
 
@@ -128,6 +129,26 @@ def test_accuracies_match_independent_computations(tiny_melody_model, midi_files
     )
     assert results["teacher_forced_accuracy"] == pytest.approx(expected, abs=1e-6)
     assert results["argmax_accuracy"] == pytest.approx(training.sampled_accuracy(model, examples, 8), abs=1e-6)
+
+
+def test_majority_token_accuracy_and_given_language_model(tiny_melody_model):
+    from keras_musicvae.evaluation import KneserNeyLanguageModel
+
+    tokens = np.zeros((6, 32), dtype=np.int64)
+    tokens[:, ::4] = 62  # a note every quarter: 3 of 4 steps are "no event"
+    tokens[:3, 8:] = 1  # the first three melodies stop after 2 quarters
+    one_hot = np.eye(90, dtype="float32")[tokens]
+    arrays = {"inputs": one_hot, "targets": one_hot, "lengths": np.full(6, 32)}
+    language_model = KneserNeyLanguageModel(order=3, vocab_size=90).fit(tokens)
+    results = evaluate_model(
+        tiny_melody_model, arrays, None, num_examples=None, interpolation_pairs=2,
+        attribute_examples=0, batch_size=6, language_model=language_model,
+    )
+    expected = np.mean(tokens == 0)
+    assert results["reconstruction"]["majority_token_accuracy"] == pytest.approx(expected)
+    info = results["interpolation"]["language_model"]
+    assert info["order"] == 3 and info["training_data"] == "a language model given by the caller"
+    assert results["skipped"] == {"attributes": "attribute_examples is 0"}
 
 
 def test_load_examples_seeded_subset(tiny_melody_model):

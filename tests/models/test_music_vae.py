@@ -274,9 +274,17 @@ def test_greedy_decode_is_the_argmax_and_ignores_the_seed(flat_model):
     np.testing.assert_allclose(teacher, logits, atol=1e-4)
 
 
-def test_decode_any_length_for_flat_models(flat_model):
+def test_flat_models_decode_and_encode_any_length_in_turn(flat_model):
+    """One model, several lengths one after another (each compiled function
+    must handle a new length, not only the first one it saw)."""
     z = np.zeros((2, Z), "float32")
-    assert flat_model.decode(z, temperature=0, length=11).shape == (2, 11, DEPTH)
+    for length in (STEPS, 11, 3):
+        assert flat_model.decode(z, temperature=0, length=length).shape == (2, length, DEPTH)
+    rng = np.random.default_rng(10)
+    for steps in (STEPS, 4, 5):
+        batch = _one_hot_batch(rng, 2, steps, DEPTH)
+        mu, _ = flat_model.encode(batch["inputs"])
+        np.testing.assert_allclose(mu, _numpy_forward(flat_model, batch)[0], atol=1e-5)
 
 
 def test_start_tokens(flat_model):
