@@ -1,15 +1,19 @@
-"""Training throughput, sampling and encoding latency, peak memory.
+"""Training throughput, sampling and encoding latency, peak memory, side by
+side with Magenta.
 
 Each workload runs in a fresh subprocess per backend (so peak RSS is its
 own), at the published full sizes of the preset, on random data of the right
-shapes. Figures are medians of timed steps after warm-up.
+shapes. Figures are medians of timed steps after warm-up, in wall-clock and
+CPU seconds (CPU seconds move less when the machine is shared).
 
     python benchmarks/model_speed.py                      # all workloads, all backends
     python benchmarks/model_speed.py --backends jax --workloads train_cat_mel_2bar_small_b64
-    python benchmarks/model_speed.py --json-out results.json
+    python benchmarks/model_speed.py --magenta-python /path/to/magenta-venv/bin/python \
+        --json-out benchmarks/results.json
 
-Magenta's side is `../shared/reference/run_bench.sh` (same workloads, same
-batch sizes); `benchmarks/run_side_by_side.sh` runs both in one session.
+With `--magenta-python`, Magenta's own code (`../shared/reference/magenta_ref.py
+bench`, the same workloads and batch sizes) runs right before ours for each
+workload, so both see the same machine state.
 """
 
 import argparse
@@ -22,6 +26,8 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+
+REFERENCE = REPO.parent / "shared" / "reference" / "magenta_ref.py"
 
 # name: (preset, what, batch / n, warm-up, timed repeats)
 WORKLOADS = {
@@ -56,6 +62,52 @@ def random_batch(model, batch_size, seed=0):
     }
 
 
+# Magenta's arguments for the same workloads (as ../shared/reference/run_bench.sh).
+MAGENTA_ARGS = {
+    "train_cat_mel_2bar_small_b64": "--config cat-mel_2bar_small --hparams batch_size=64 --what train --warmup 3 --steps 10",
+    "train_hierdec_mel_16bar_b8": "--config hierdec-mel_16bar --hparams batch_size=8 --what train --warmup 1 --steps 4 --parallel_iterations 1",
+    "train_hierdec_trio_16bar_b4": "--config hierdec-trio_16bar --hparams batch_size=4 --what train --warmup 1 --steps 3 --parallel_iterations 1",
+    "train_hierdec_mel_16bar_b32": "--config hierdec-mel_16bar --hparams batch_size=32 --what train --warmup 1 --steps 2 --parallel_iterations 1",
+    "sample_cat_mel_2bar_small_n8": "--config cat-mel_2bar_small --what sample --n 8 --warmup 2 --repeats 10",
+    "sample_hierdec_trio_16bar_n8": "--config hierdec-trio_16bar --what sample --n 8 --warmup 1 --repeats 5",
+    "encode_cat_mel_2bar_small_n8": "--config cat-mel_2bar_small --what encode --n 8 --warmup 2 --repeats 10",
+    "encode_hierdec_trio_16bar_n8": "--config hierdec-trio_16bar --what encode --n 8 --warmup 1 --repeats 5",
+}
+
+
+def run_magenta(workload, python, timeout):
+    """Runs Magenta's reference bench; returns its figures and peak RSS."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = pathlib.Path(tmp) / "result.json"
+        wrapper = (
+            "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+            "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+            "sys.exit(r.returncode)"
+        )
+        cmd = [sys.executable, "-c", wrapper, python, str(REFERENCE), "bench"]
+        cmd += MAGENTA_ARGS[workload].split() + ["--json_out", str(out), "--work_dir", tmp]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode or not out.exists():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            return {"workload": workload, "backend": "magenta", "error": tail}
+        data = json.loads(out.read_text())
+        peak = [l for l in proc.stdout.splitlines() if l.startswith("PEAK_RSS_KB")]
+        result = {"workload": workload, "backend": "magenta", "raw": data}
+        if "median_step_s" in data:
+            result.update(
+                median_s=data["median_step_s"],
+                median_cpu_s=data["median_step_cpu_s"],
+                examples_per_s=data["examples_per_s"],
+            )
+        else:
+            result.update(median_s=data["median_call_s"], median_cpu_s=data["median_call_cpu_s"])
+        if peak:
+            result["peak_rss_mb"] = int(peak[-1].split()[1]) / 1024.0
+        return result
+
+
 def peak_rss_mb():
     import resource
 
@@ -71,33 +123,35 @@ def run_one(name):
 
     preset, what, size, warmup, repeats = WORKLOADS[name]
     model = keras_musicvae.MusicVAE.from_preset(preset, load_weights=False)
-    times = []
+    times, cpu_times = [], []
     if what == "train":
         model.compile()
         batch = random_batch(model, size)
         for _ in range(warmup):
             model.train_on_batch(batch)
         for _ in range(repeats):
-            start = time.perf_counter()
-            logs = model.train_on_batch(batch, return_dict=True)
-            keras.ops.convert_to_numpy(logs["loss"]) if hasattr(logs["loss"], "shape") else None
+            start, cpu = time.perf_counter(), time.process_time()
+            model.train_on_batch(batch, return_dict=True)
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu)
     elif what == "sample":
         z = np.random.default_rng(0).standard_normal((size, model.z_size)).astype("float32")
         for i in range(warmup):
             model.decode(z, temperature=1.0, seed=i)
         for i in range(repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             model.decode(z, temperature=1.0, seed=100 + i)
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu)
     else:
         batch = random_batch(model, size)
         for _ in range(warmup):
             model.encode(batch["inputs"], batch["lengths"])
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             model.encode(batch["inputs"], batch["lengths"])
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu)
     median = statistics.median(times)
     result = {
         "workload": name,
@@ -106,6 +160,7 @@ def run_one(name):
         "what": what,
         "batch": size,
         "median_s": median,
+        "median_cpu_s": statistics.median(cpu_times),
         "times_s": times,
         "peak_rss_mb": peak_rss_mb(),
         "params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
@@ -115,12 +170,28 @@ def run_one(name):
     print("RESULT " + json.dumps(result), flush=True)
 
 
+def print_result(result):
+    name, backend = result["workload"], result["backend"]
+    if "error" in result:
+        print(f"{name:34s} {backend:10s} FAILED: {result['error']}", flush=True)
+        return
+    extra = f"{result['examples_per_s']:8.2f} ex/s" if "examples_per_s" in result else " " * 14
+    peak = result.get("peak_rss_mb")
+    print(
+        f"{name:34s} {backend:10s} median {result['median_s'] * 1000:9.1f} ms "
+        f"(cpu {result['median_cpu_s'] * 1000:9.1f} ms) {extra}"
+        f"  peak RSS {peak if peak is None else round(peak):>6} MB",
+        flush=True,
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="jax,tensorflow,torch")
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--json-out")
     parser.add_argument("--timeout", type=int, default=1800)
+    parser.add_argument("--magenta-python", help="python of a Magenta 2.1.4 venv (side by side)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -128,6 +199,13 @@ def main():
         return
     results = []
     for workload in args.workloads.split(","):
+        if args.magenta_python and workload in MAGENTA_ARGS:
+            try:
+                result = run_magenta(workload, args.magenta_python, args.timeout)
+            except subprocess.TimeoutExpired:
+                result = {"workload": workload, "backend": "magenta", "error": "timeout"}
+            results.append(result)
+            print_result(result)
         for backend in args.backends.split(","):
             env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
             cmd = [sys.executable, __file__, "--one", workload]
@@ -149,14 +227,7 @@ def main():
             result = json.loads(lines[-1][len("RESULT ") :])
             result["wall_s"] = time.perf_counter() - start
             results.append(result)
-            extra = (
-                f"{result['examples_per_s']:8.2f} ex/s" if "examples_per_s" in result else " " * 14
-            )
-            print(
-                f"{workload:34s} {backend:10s} median {result['median_s'] * 1000:9.1f} ms {extra}"
-                f"  peak RSS {result['peak_rss_mb']:8.0f} MB",
-                flush=True,
-            )
+            print_result(result)
     if args.json_out:
         pathlib.Path(args.json_out).write_text(json.dumps(results, indent=2))
 
