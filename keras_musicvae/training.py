@@ -205,28 +205,45 @@ def collect_examples(dataset, max_examples):
 
 
 def step_correct(model, samples, targets):
-    """Per-step correctness `[B, T]` of free-running samples against targets.
+    """Per-step, per-stream correctness `[B, T, S]` (bool) of samples against targets.
 
-    Categorical heads: the token (argmax) is right; several streams (trio):
-    the mean over streams of that; NADE: the whole multi-hot vector is
-    right; groove: every hit is right.
+    Categorical heads: the token (argmax) of each stream is right (S = 1, or
+    3 for trios); NADE: the whole multi-hot vector is right; groove: every
+    hit is right.
     """
     from keras_musicvae.evaluation import tokens_from_one_hot
 
     samples = np.asarray(samples)
     targets = np.asarray(targets)
     if model.output_head == "nade":
-        return np.all((samples >= 0.5) == (targets >= 0.5), axis=-1).astype("float64")
+        return np.all((samples >= 0.5) == (targets >= 0.5), axis=-1)[..., None]
     if model.output_head == "groove":
         hits = model.output_depth // 3
-        return np.all((samples[..., :hits] >= 0.5) == (targets[..., :hits] >= 0.5), axis=-1).astype("float64")
+        return np.all((samples[..., :hits] >= 0.5) == (targets[..., :hits] >= 0.5), axis=-1)[..., None]
     depths = model.output_depths or [model.output_depth]
     bounds = np.cumsum([0] + list(depths))
     streams = [
         tokens_from_one_hot(samples[..., a:b]) == tokens_from_one_hot(targets[..., a:b])
         for a, b in zip(bounds[:-1], bounds[1:])
     ]
-    return np.mean(np.stack(streams, -1), axis=-1)
+    return np.stack(streams, -1)
+
+
+def reconstruct_in_batches(model, inputs, lengths, controls=None, batch_size=128):
+    """Greedy reconstructions `[N, T, D]` of `inputs`, in equal-sized calls.
+
+    The last call is padded (with the first examples again) so that every
+    call has the same shape and the decoding function compiles once.
+    """
+    n = len(inputs)
+    batch_size = max(1, min(batch_size, n))
+    parts = []
+    for start in range(0, n, batch_size):
+        index = np.arange(start, start + batch_size) % n
+        batch_controls = controls[index] if model.control_depth else None
+        samples = model.reconstruct(inputs[index], temperature=0.0, lengths=lengths[index], controls=batch_controls)
+        parts.append(samples[: min(batch_size, n - start)])
+    return np.concatenate(parts)
 
 
 def sampled_accuracy(model, examples, batch_size=128):
@@ -253,21 +270,19 @@ def sampled_accuracy(model, examples, batch_size=128):
     n = len(inputs)
     if n == 0:
         return float("nan")
-    batch_size = min(batch_size, n)
-    correct = []
-    for start in range(0, n, batch_size):
-        index = np.arange(start, start + batch_size) % n  # pad the last call
-        controls = examples["controls"][index] if model.control_depth else None
-        samples = model.reconstruct(inputs[index], temperature=0.0, lengths=examples["lengths"][index], controls=controls)
-        keep = min(batch_size, n - start)
-        correct.append(step_correct(model, samples, examples["targets"][index][:, : samples.shape[1]])[:keep])
-    correct = np.concatenate(correct)
+    samples = reconstruct_in_batches(model, inputs, examples["lengths"], examples.get("controls"), batch_size)
+    correct = step_correct(model, samples, examples["targets"][:, : samples.shape[1]])
     lengths = np.asarray(examples["lengths"])
-    if lengths.ndim == 2:  # per-segment lengths: [N, S, T / S]
-        correct = correct.reshape(n, lengths.shape[1], -1)
-    else:
-        lengths = np.minimum(lengths, correct.shape[1])
-    return per_step_accuracy(correct.astype(np.int64), np.ones_like(correct, dtype=np.int64), lengths)
+    accuracies = []
+    for stream in range(correct.shape[-1]):  # the mean over streams, as Magenta's trio accuracy
+        stream_correct = correct[..., stream].astype(np.int64)
+        stream_lengths = lengths
+        if lengths.ndim == 2:  # per-segment lengths: [N, S, T / S]
+            stream_correct = stream_correct.reshape(n, lengths.shape[1], -1)
+        else:
+            stream_lengths = np.minimum(lengths, stream_correct.shape[1])
+        accuracies.append(per_step_accuracy(stream_correct, np.ones_like(stream_correct), stream_lengths))
+    return float(np.mean(accuracies))
 
 
 # ---------------------------------------------------------------- callbacks
@@ -338,6 +353,12 @@ class StopTraining(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()  # so that no new period starts after the limit
+
+    def _check(self):
         if self.step >= self.total_steps:
             self.reason = "steps"
             self.model.stop_training = True
@@ -492,17 +513,28 @@ def train(
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)))
     callbacks.append(ProgressReport(initial_step, total_steps, print_fn))
     start = time.monotonic()
-    history = model.fit(
-        train_dataset,
-        shuffle=False,  # the dataset shuffles
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=checkpoint_every,
-        validation_data=eval_dataset,
-        validation_steps=eval_batches,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    try:
+        history = model.fit(
+            train_dataset,
+            shuffle=False,  # the dataset shuffles
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=checkpoint_every,
+            validation_data=eval_dataset,
+            validation_steps=eval_batches,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    except KeyboardInterrupt:
+        # Ctrl-C: keep the steps since the last checkpoint.
+        if hasattr(model, "jax_state_sync"):
+            model.jax_state_sync()
+        step = model_step(model)
+        save_checkpoint(model, run_dir, step)
+        (print_fn or (lambda line: print(line, flush=True)))(
+            f"interrupted: checkpoint saved at step {step}; run again to continue."
+        )
+        raise
     seconds = time.monotonic() - start
     metrics = {k: float(v[-1]) for k, v in history.history.items() if k.startswith("val_") and v}
     final_step = model_step(model)

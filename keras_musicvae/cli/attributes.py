@@ -85,10 +85,11 @@ def register(subparsers):
     apply.add_argument("--seed", type=int, default=None, help="random seed")
     apply.add_argument("--output", required=True, help="output folder")
     apply.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common.add_audio_option(apply)
     apply.set_defaults(run=run_apply)
 
 
-def _check_melody_model(model, converter):
+def _check_melody_model(converter):
     from keras_musicvae.data.melody import MelodyConverter
 
     if not isinstance(converter, MelodyConverter):
@@ -124,11 +125,12 @@ def run_compute(args):
         files += midi_io.find_midi_files(item)
     if not files:
         raise common.CLIError(f"no MIDI files (*.mid, *.midi) in {', '.join(args.data)}.")
-    model = common.load_model(args.model)
-    converter = common.inference_converter(model)
-    _check_melody_model(model, converter)
+    spec = common.ModelSpec(args.model)
+    converter = spec.converter()
+    _check_melody_model(converter)
     if args.max_per_file:
         converter.max_tensors_per_notesequence = args.max_per_file
+    model = spec.load()
     mus, values, skipped = [], [], 0
     for path in common.progress(files, desc="encoding", unit="file"):
         try:
@@ -209,19 +211,20 @@ def run_apply(args):
     subtract = _resolve_names(args.subtract, names, "--subtract")
     input_path = common.existing_file(args.input, "MIDI file")
     out_dir = pathlib.Path(args.output)
-    model = common.load_model(args.model)
-    if vectors.shape[-1] != model.z_size:
+    spec = common.ModelSpec(args.model)
+    if vectors.shape[-1] != spec.z_size:
         raise common.CLIError(
-            f"{vectors_path}: vectors have size {vectors.shape[-1]}, this model's latent size is {model.z_size}."
+            f"{vectors_path}: vectors have size {vectors.shape[-1]}, this model's latent size is {spec.z_size}."
         )
-    converter = common.inference_converter(model)
-    _check_melody_model(model, converter)
-    writer_kwargs = {"kind": common.piano_roll_kind(converter), "min_bars": common.model_bars(model, converter)}
-    writer = common.MusicWriter(out_dir, overwrite=args.overwrite, **writer_kwargs)
+    converter = spec.converter()
+    _check_melody_model(converter)
+    writer_kwargs = spec.writer_kwargs(converter)
+    writer = common.MusicWriter(out_dir, overwrite=args.overwrite, audio=not args.no_audio, **writer_kwargs)
     plan = common.OutputPlan(args.overwrite)
     writer.plan(plan, ["original", "modified", "attributes"])
     plan.check()
     example = common.pick_example(input_path, converter, args.index, "--index", out_dir / "candidates", writer_kwargs)
+    model = spec.load()
     mu, _ = model.encode(example.inputs[None], lengths=np.array([example.length]))
     shift = sum((vectors[i] for i in add), np.zeros(model.z_size)) - sum(
         (vectors[i] for i in subtract), np.zeros(model.z_size)

@@ -261,6 +261,10 @@ class MusicWriter:
     """
 
     def __init__(self, out_dir, kind=None, min_bars=1, overwrite=False, audio="auto"):
+        if audio is True:
+            audio = "auto"
+        elif audio is False:
+            audio = "no"
         from keras_musicvae import audio as audio_lib
 
         self.out_dir = pathlib.Path(out_dir)
@@ -329,7 +333,72 @@ def numbered_stems(prefix, n):
 
 
 # ------------------------------------------------------------------ models
-def load_model(spec, warn_no_weights=True, **overrides):
+class ModelSpec:
+    """The model named by `--model`, resolved without building it (no Keras yet).
+
+    Reading the preset's config first lets a command check its arguments,
+    outputs and input files (with the model's data converter) before paying
+    for Keras start-up and the model build.
+
+    Args:
+        spec: a built-in preset name, a Magenta alias or a preset folder.
+
+    Raises:
+        UsageError: unknown preset (the message lists close names).
+        CLIError: a preset folder that cannot be read.
+    """
+
+    def __init__(self, spec):
+        from keras_musicvae import presets
+
+        self.spec = str(spec)
+        try:
+            self.folder = presets.resolve_preset(spec)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        try:
+            self.config = presets.load_preset_config(self.folder)
+        except (ValueError, FileNotFoundError) as e:
+            raise CLIError(str(e)) from None
+        self.has_weights = (self.folder / presets.WEIGHTS_FILE).exists()
+
+    @property
+    def z_size(self):
+        return int(self.config["z_size"])
+
+    @property
+    def max_seq_len(self):
+        return int(self.config["max_seq_len"])
+
+    @property
+    def control_depth(self):
+        return int(self.config.get("control_depth") or 0)
+
+    def converter(self, mode="infer", every_example=True):
+        """The model's data converter; for inputs: `infer` mode, every example, in order."""
+        from keras_musicvae.data.converter import converter_from_config
+
+        if not self.config.get("converter"):
+            raise CLIError(
+                f"model {self.spec!r} names no data converter, so MIDI files cannot be turned into its "
+                "inputs or its outputs into MIDI."
+            )
+        overrides = {"mode": mode}
+        if every_example:
+            overrides["max_tensors_per_notesequence"] = None
+        return converter_from_config(self.config["converter"], **overrides)
+
+    def writer_kwargs(self, converter=None):
+        """`kind` and `min_bars` of the piano rolls of this model's music."""
+        converter = converter or self.converter()
+        return {"kind": piano_roll_kind(converter), "min_bars": example_bars(self.max_seq_len, converter)}
+
+    def load(self, warn_no_weights=True, **overrides):
+        """Builds the model (and loads its weights); see `load_model`."""
+        return load_model(self.folder, warn_no_weights=warn_no_weights, display_name=self.spec, **overrides)
+
+
+def load_model(spec, warn_no_weights=True, display_name=None, **overrides):
     """Loads a model from a preset name, a Magenta alias or a preset folder.
 
     Warns (stderr) when the preset has no weights.
@@ -339,6 +408,8 @@ def load_model(spec, warn_no_weights=True, **overrides):
             hyperparameters.
         CLIError: a preset folder that cannot be loaded.
     """
+    import logging
+
     from keras_musicvae import presets
 
     try:
@@ -348,12 +419,10 @@ def load_model(spec, warn_no_weights=True, **overrides):
     has_weights = (folder / presets.WEIGHTS_FILE).exists()
     if not has_weights and warn_no_weights:
         warn(
-            f"preset {spec!r} has no trained weights: its outputs are random. Train one with "
+            f"preset {display_name or spec!r} has no trained weights: its outputs are random. Train one with "
             "`keras-musicvae train` or convert a Magenta checkpoint with `keras-musicvae convert`."
         )
     from keras_musicvae.models.music_vae import MusicVAE
-
-    import logging
 
     logging.getLogger("keras_musicvae.presets").setLevel(logging.ERROR)
     try:
@@ -362,14 +431,12 @@ def load_model(spec, warn_no_weights=True, **overrides):
         raise UsageError(str(e)) from None
 
 
-def inference_converter(model):
-    """The model's converter set up for reading inputs: every example, in order."""
+def converter_for_inputs(model):
+    """A built model's converter set up for reading inputs: every example, in order."""
     from keras_musicvae.data.converter import converter_from_config
 
     if not model.converter_config:
-        raise CLIError(
-            "this model names no data converter, so MIDI files cannot be turned into its inputs."
-        )
+        raise CLIError("this model names no data converter, so MIDI files cannot be turned into its inputs.")
     return converter_from_config(model.converter_config, mode="infer", max_tensors_per_notesequence=None)
 
 
@@ -379,12 +446,16 @@ def piano_roll_kind(converter):
     return visualize.kind_for_converter(converter)
 
 
-def model_bars(model, converter):
-    """Bars per example (for piano-roll widths), from the converter."""
+def example_bars(num_steps, converter):
+    """Bars in an example of `num_steps` steps (for piano-roll widths)."""
     steps_per_bar = getattr(converter, "steps_per_bar", None)
     if not steps_per_bar:
         steps_per_bar = getattr(converter, "steps_per_quarter", 4) * getattr(converter, "quarters_per_bar", 4)
-    return max(1, int(round(model.max_seq_len / steps_per_bar)))
+    return max(1, int(round(num_steps / steps_per_bar)))
+
+
+def add_audio_option(parser):
+    parser.add_argument("--no-audio", action="store_true", help="write no WAV files (MIDI and PNG only)")
 
 
 def read_note_sequence(path):

@@ -32,6 +32,7 @@ def register(subparsers):
     parser.add_argument("--seed", type=int, default=None, help="random seed")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common.add_audio_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -51,28 +52,24 @@ def run(args):
         raise common.CLIError(f"{path}: expected a numeric array [N, z_size]; got {z.dtype} {list(z.shape)}.")
     if not np.all(np.isfinite(z)):
         raise common.CLIError(f"{path}: holds NaN or infinite values.")
-    model = common.load_model(args.model)
-    if z.shape[1] != model.z_size:
+    spec = common.ModelSpec(args.model)
+    if z.shape[1] != spec.z_size:
         raise common.CLIError(
-            f"{path}: rows have {z.shape[1]} values but this model's latent size is {model.z_size}."
+            f"{path}: rows have {z.shape[1]} values but this model's latent size is {spec.z_size}."
         )
-    if model.control_depth:
+    if spec.control_depth:
         raise common.UsageError(
             "this model is conditioned on controls (chords or drum hits), which `decode` cannot "
             "make up; use `similar` or `interpolate` with an input MIDI file instead."
         )
-    converter = model.converter
+    converter = spec.converter()
     out_dir = pathlib.Path(args.output)
-    writer = common.MusicWriter(
-        out_dir,
-        kind=common.piano_roll_kind(converter),
-        min_bars=common.model_bars(model, converter),
-        overwrite=args.overwrite,
-    )
+    writer = common.MusicWriter(out_dir, overwrite=args.overwrite, audio=not args.no_audio, **spec.writer_kwargs(converter))
     stems = common.numbered_stems("decoded", len(z))
     plan = common.OutputPlan(args.overwrite)
     writer.plan(plan, stems)
     plan.check()
+    model = spec.load()
     outputs = model.decode(z.astype("float32"), temperature=args.temperature, seed=args.seed)
     writer.write_all(converter.from_tensors(outputs), stems, [f"decoded row {i}" for i in range(len(z))])
     common.say(f"decoded {len(z)} latent code(s) into {common.describe_path(out_dir)}/ (decoded_*.mid)")

@@ -61,8 +61,9 @@ def run(args):
     if not files:
         raise common.CLIError(f"no MIDI files (*.mid, *.midi) in {', '.join(args.input)}.")
 
-    model = common.load_model(args.model)
-    converter = common.inference_converter(model)
+    spec = common.ModelSpec(args.model)
+    converter = spec.converter()
+    model = None
     mus, sigmas, rows, skipped = [], [], [], []
     for path in common.progress(files, desc="encoding", unit="file"):
         try:
@@ -70,6 +71,7 @@ def run(args):
         except common.CLIError as e:
             skipped.append(str(e))
             continue
+        model = model or spec.load()
         mu, sigma = encode_tensors(model, tensors)
         mus.append(mu)
         sigmas.append(sigma)

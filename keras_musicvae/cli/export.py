@@ -46,7 +46,7 @@ def run(args):
     if args.batch_size < 1:
         raise common.UsageError(f"--batch-size must be at least 1; got {args.batch_size}.")
     common.check_can_write(output, args.overwrite)
-    model = common.load_model(args.model)
+    model = common.ModelSpec(args.model).load()
     from keras_musicvae import export
 
     if args.format == "saved_model":

@@ -41,6 +41,7 @@ def register(subparsers):
     parser.add_argument("--seed", type=int, default=None, help="random seed")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common.add_audio_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -52,13 +53,10 @@ def run(args):
     start_path = common.existing_file(args.start, "MIDI file")
     end_path = common.existing_file(args.end, "MIDI file")
     out_dir = pathlib.Path(args.output)
-    model = common.load_model(args.model)
-    converter = common.inference_converter(model)
-    writer_kwargs = {
-        "kind": common.piano_roll_kind(converter),
-        "min_bars": common.model_bars(model, converter),
-    }
-    writer = common.MusicWriter(out_dir, overwrite=args.overwrite, **writer_kwargs)
+    spec = common.ModelSpec(args.model)
+    converter = spec.converter()
+    writer_kwargs = spec.writer_kwargs(converter)
+    writer = common.MusicWriter(out_dir, overwrite=args.overwrite, audio=not args.no_audio, **writer_kwargs)
     stems = common.numbered_stems("interp", args.steps)
     plan = common.OutputPlan(args.overwrite)
     writer.plan(plan, stems + ["interpolation"])
@@ -76,6 +74,7 @@ def run(args):
     if errors:
         raise type(errors[0])("; ".join(str(e).rstrip(".") for e in errors) + ".", errors[0].exit_code)
     start, end = picked
+    model = spec.load()
     sequences, num_steps = interpolate(model, converter, start, end, args.steps, args.temperature, args.seed)
     labels = [f"{a:.0%}" for a in _alphas(args.steps)]
     labels[0], labels[-1] = "start", "end"

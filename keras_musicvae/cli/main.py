@@ -107,16 +107,6 @@ def add_command(subparsers, name, help, description, examples, backend_option=Fa
 
 
 # ------------------------------------------------------------------ backend
-def fastest_backend():
-    """`$KERAS_BACKEND` when set, else JAX when installed, else TensorFlow."""
-    configured = os.environ.get("KERAS_BACKEND")
-    if configured:
-        return configured
-    if importlib.util.find_spec("jax") is not None:
-        return "jax"
-    return "tensorflow"
-
-
 def use_backend(name):
     """Makes Keras run on `name` (None: as configured).
 
@@ -200,8 +190,6 @@ def main(argv=None):
         backend = getattr(args, "backend", None)
         if backend is None:
             backend = getattr(args, "default_backend", None)
-            if backend == "__fastest__":
-                backend = fastest_backend()
         use_backend(backend)
         code = args.run(args)
         return common.EXIT_OK if code is None else int(code)

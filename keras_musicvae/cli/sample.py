@@ -36,6 +36,7 @@ def register(subparsers):
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable samples")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common.add_audio_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -45,26 +46,20 @@ def run(args):
     if args.temperature < 0:
         raise common.UsageError(f"--temperature must be >= 0; got {args.temperature}.")
     out_dir = pathlib.Path(args.output)
-    model = common.load_model(args.model)
-    if model.control_depth:
+    spec = common.ModelSpec(args.model)
+    if spec.control_depth:
         raise common.UsageError(
             "this model is conditioned on controls (chords or drum hits), which `sample` cannot "
             "make up; use `similar` or `interpolate` with an input MIDI file instead."
         )
-    converter = model.converter
-    if converter is None:
-        raise common.CLIError("this model names no data converter: its outputs cannot be written as MIDI.")
-    writer = common.MusicWriter(
-        out_dir,
-        kind=common.piano_roll_kind(converter),
-        min_bars=common.model_bars(model, converter),
-        overwrite=args.overwrite,
-    )
+    converter = spec.converter()
+    writer = common.MusicWriter(out_dir, overwrite=args.overwrite, audio=not args.no_audio, **spec.writer_kwargs(converter))
     stems = common.numbered_stems("sample", args.num)
     plan = common.OutputPlan(args.overwrite)
     writer.plan(plan, stems)
     plan.check()
 
+    model = spec.load()
     outputs = model.sample(args.num, temperature=args.temperature, seed=args.seed)
     sequences = converter.from_tensors(outputs)
     writer.write_all(sequences, stems, [f"sample {i + 1} (temperature {args.temperature:g})" for i in range(args.num)])

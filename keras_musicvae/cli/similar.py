@@ -41,6 +41,7 @@ def register(subparsers):
     parser.add_argument("--seed", type=int, default=None, help="random seed")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common.add_audio_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -57,10 +58,10 @@ def run(args):
         raise common.UsageError(f"--temperature must be >= 0; got {args.temperature}.")
     input_path = common.existing_file(args.input, "MIDI file")
     out_dir = pathlib.Path(args.output)
-    model = common.load_model(args.model)
-    converter = common.inference_converter(model)
-    writer_kwargs = {"kind": common.piano_roll_kind(converter), "min_bars": common.model_bars(model, converter)}
-    writer = common.MusicWriter(out_dir, overwrite=args.overwrite, **writer_kwargs)
+    spec = common.ModelSpec(args.model)
+    converter = spec.converter()
+    writer_kwargs = spec.writer_kwargs(converter)
+    writer = common.MusicWriter(out_dir, overwrite=args.overwrite, audio=not args.no_audio, **writer_kwargs)
     stems = common.numbered_stems("variation", args.num)
     plan = common.OutputPlan(args.overwrite)
     writer.plan(plan, ["input"] + stems + ["variations"])
@@ -70,6 +71,7 @@ def run(args):
         input_path, converter, args.index, "--index", out_dir / "candidates", writer_kwargs
     )
     controls = example.controls
+    model = spec.load()
     mu, _ = model.encode(
         example.inputs[None],
         lengths=np.array([example.length]),

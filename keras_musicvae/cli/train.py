@@ -12,6 +12,7 @@ keras-musicvae train --preset cat_mel_2bar_small --data midi/ --output runs/tiny
     --hparams 'enc_rnn_size=[64],dec_rnn_size=[64],z_size=16' --steps 2000 --checkpoint-every 200
 keras-musicvae train --preset cat_drums_2bar_small --data drums/ --eval-data drums_eval/ --output runs/drums --backend jax
 # interrupted? run the same command again: it resumes from RUN_DIR/checkpoints
+keras-musicvae train --output demo_output/run --steps 6000    # continue a run (its model and data)
 """
 
 
@@ -35,10 +36,20 @@ def register(subparsers):
         examples=EXAMPLES,
         backend_option=True,
     )
-    parser.add_argument("--preset", required=True, help="the model to train (see `keras-musicvae presets`)")
-    parser.add_argument("--data", required=True, help="prepared data folder, TFRecord, or MIDI files/folder")
+    parser.add_argument(
+        "--preset",
+        default=None,
+        help="the model to train (see `keras-musicvae presets`); resuming: default the run's model",
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="prepared data folder, TFRecord, or MIDI files/folder; resuming: default the run's data",
+    )
     parser.add_argument("--output", required=True, metavar="RUN_DIR", help="run folder (resumed when it holds a run)")
-    parser.add_argument("--steps", type=int, default=10000, help="train until this step (default 10000)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="train until this step (default 10000, or the run's)"
+    )
     parser.add_argument(
         "--batch-size", type=int, default=None, help="examples per step (default: the preset's, e.g. 512)"
     )
@@ -59,10 +70,15 @@ def register(subparsers):
         help="held-out examples for the sampled accuracy (default 512; 0 to skip)",
     )
     parser.add_argument(
-        "--checkpoint-every", type=int, default=1000, help="steps between checkpoints and evaluations"
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        help="steps between checkpoints and evaluations (default 1000, or the run's)",
     )
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
-    parser.add_argument("--no-augment", action="store_true", help="no transposition augmentation")
+    parser.add_argument(
+        "--no-augment", action="store_true", default=None, help="no transposition augmentation"
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed of the data pipeline and weights")
     parser.add_argument("--workers", type=int, default=None, help="data conversion processes (default: CPUs)")
     parser.add_argument("--overwrite", action="store_true", help="start over, deleting the run in RUN_DIR")
@@ -70,34 +86,57 @@ def register(subparsers):
 
 
 def run(args):
+    from keras_musicvae import training
+
     for name in ("steps", "checkpoint_every"):
-        if getattr(args, name) < 1:
-            raise common.UsageError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(args, name)}.")
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise common.UsageError(f"--{name.replace('_', '-')} must be at least 1; got {value}.")
     if args.batch_size is not None and args.batch_size < 1:
         raise common.UsageError(f"--batch-size must be at least 1; got {args.batch_size}.")
     if not 0 <= args.eval_fraction < 1:
         raise common.UsageError(f"--eval-fraction must be in [0, 1); got {args.eval_fraction}.")
-    common.existing_path(args.data, "data file or folder")
-    if args.eval_data is not None:
-        common.existing_path(args.eval_data, "data file or folder")
-    hparams = common.parse_hparams(args.hparams)
     run_dir = pathlib.Path(args.output)
+    previous = None
+    if not args.overwrite and run_dir.is_dir():
+        try:
+            previous = training.read_run_config(run_dir)
+        except ValueError as e:
+            raise common.CLIError(str(e)) from None
+    model_config = None
+    if args.preset is None:
+        if previous is None:
+            raise common.UsageError(f"--preset is required: {run_dir} holds no run to resume.")
+        if args.hparams:
+            raise common.UsageError("--hparams needs --preset (the run's model is resumed as it is).")
+        model_config = previous["model_config"]
+    data = args.data if args.data is not None else (previous or {}).get("data")
+    if data is None:
+        raise common.UsageError(f"--data is required: {run_dir} holds no run to resume.")
+    eval_data = args.eval_data
+    if eval_data is None and args.data is None:
+        eval_data = (previous or {}).get("eval_data")
+    common.existing_path(data, "data file or folder")
+    if eval_data is not None:
+        common.existing_path(eval_data, "data file or folder")
+    augment = not args.no_augment if args.no_augment is not None else (previous or {}).get("augment", True)
     options = TrainOptions(
-        preset=args.preset,
-        hparams=hparams,
-        data=args.data,
-        eval_data=args.eval_data,
+        preset=args.preset or (previous or {}).get("preset"),
+        hparams=common.parse_hparams(args.hparams),
+        data=data,
+        eval_data=eval_data,
         eval_fraction=args.eval_fraction,
-        steps=args.steps,
+        steps=args.steps or (previous or {}).get("steps") or 10000,
         batch_size=args.batch_size,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every or (previous or {}).get("checkpoint_every") or 1000,
         eval_batches=args.eval_batches,
         sampled_eval_examples=args.sampled_eval_examples,
         time_limit=None if args.max_minutes is None else 60.0 * args.max_minutes,
-        augment=not args.no_augment,
+        augment=augment,
         seed=args.seed,
         workers=args.workers,
         overwrite=args.overwrite,
+        model_config=model_config,
     )
     run_training(run_dir, options)
 
@@ -108,7 +147,7 @@ class TrainOptions:
     def __init__(self, preset, data, steps, hparams=None, eval_data=None, eval_fraction=0.1, batch_size=None,
                  checkpoint_every=1000, eval_batches=None, sampled_eval_examples=512, time_limit=None,
                  augment=True, seed=None, workers=None, overwrite=False, converter_overrides=None,
-                 eval_max_per_file="converter"):
+                 eval_max_per_file="converter", model_config=None):
         self.preset = preset
         self.data = data
         self.steps = steps
@@ -127,6 +166,8 @@ class TrainOptions:
         self.converter_overrides = converter_overrides or {}
         # "converter": the converter's own per-file cap; None: every example; or an int.
         self.eval_max_per_file = eval_max_per_file
+        # A full model config (resuming a run as it is) instead of preset + hparams.
+        self.model_config = model_config
 
 
 def _prepare_run_dir(run_dir, model_config, options):
@@ -185,7 +226,15 @@ def run_training(run_dir, options, print_fn=None):
             "class_name": base["class_name"],
             "config": {**base["config"], **options.converter_overrides},
         }
-    model = common.load_model(options.preset, warn_no_weights=False, **overrides)
+    if options.model_config is not None:
+        from keras_musicvae.models.music_vae import MusicVAE
+
+        try:
+            model = MusicVAE.from_config(dict(options.model_config))
+        except (TypeError, ValueError) as e:
+            raise common.CLIError(f"{run_dir / training.RUN_CONFIG}: cannot rebuild the run's model ({e}).") from None
+    else:
+        model = common.load_model(options.preset, warn_no_weights=False, **overrides)
     model_config = _jsonable(model.get_config())
     previous = _prepare_run_dir(run_dir, model_config, options)
     batch_size = options.batch_size or (previous or {}).get("batch_size") or model.batch_size
@@ -217,7 +266,7 @@ def run_training(run_dir, options, print_fn=None):
             return_stats=True,
         )
     except ValueError as e:
-        raise common.CLIError(f"no training examples: {' '.join(str(e).split())}") from None
+        raise common.CLIError(" ".join(str(e).split())) from None
     say(f"training examples: {stats.examples} from {stats.files_read - stats.files_without_examples} of "
         f"{stats.files} file(s) ({stats.num_failed} unreadable)")
     if stats.examples < batch_size:
@@ -266,6 +315,7 @@ def run_training(run_dir, options, print_fn=None):
             "batch_size": batch_size,
             "steps": options.steps,
             "checkpoint_every": options.checkpoint_every,
+            "augment": options.augment,
             "backend": keras.backend.backend(),
         },
     )

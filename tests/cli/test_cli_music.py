@@ -113,7 +113,7 @@ def test_similar_writes_input_variations_and_grid(tiny_preset, melodies, tmp_pat
     out = tmp_path / "similar"
     result = run_cli(
         "similar", "--model", tiny_preset, "--input", melodies["a"], "--similarity", 0.9, "-n", 2, "--seed", 3,
-        "--output", out,
+        "--output", out, "--no-audio",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     original = _read_midi(out / "input.mid")
@@ -139,9 +139,10 @@ def test_encode_then_decode(tiny_preset, melodies, tmp_path):
     assert f"skipped: {melodies['drums']} gives no examples for this model: only drum notes (no melody)." in result.stderr
 
     out = tmp_path / "decoded"
-    result = run_cli("decode", "--model", tiny_preset, "--input", codes, "--output", out)
+    result = run_cli("decode", "--model", tiny_preset, "--input", codes, "--output", out, "--no-audio")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.glob("*.mid")) == [f"decoded_0{i}.mid" for i in range(1, 5)]
+    assert not list(out.glob("*.wav"))
 
     np.save(tmp_path / "wrong.npy", np.zeros((2, 7), "float32"))
     result = run_cli("decode", "--model", tiny_preset, "--input", tmp_path / "wrong.npy", "--output", out / "x")
@@ -172,7 +173,7 @@ def test_attributes_compute_and_apply(tiny_preset, melodies, tmp_path):
     out = tmp_path / "applied"
     result = run_cli(
         "attributes", "apply", "--model", tiny_preset, "--vectors", vectors, "--input", melodies["a"],
-        "--add", "note_density", "--subtract", "c_diatonic", "--amount", 2, "--output", out,
+        "--add", "note_density", "--subtract", "c_diatonic", "--amount", 2, "--output", out, "--no-audio",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     for name in ("original", "modified"):

@@ -237,6 +237,15 @@ def test_make_noise_shapes():
     assert [tuple(n.shape) for n in flat.make_noise(2, seed=1, length=5)] == [(2, 5, 4)]
 
 
+def test_streams_draw_different_noise_from_one_int_seed():
+    decoder = _hierarchical(depths=(3, 3))
+    first, second = (to_numpy(n) for n in decoder.make_noise(2, seed=5))
+    assert not np.allclose(first, second)
+    again = [to_numpy(n) for n in decoder.make_noise(2, seed=5)]
+    np.testing.assert_array_equal(again[0], first)
+    np.testing.assert_array_equal(again[1], second)
+
+
 def _round_trip(decoder):
     clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(decoder))
     if not clone.built:

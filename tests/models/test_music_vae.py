@@ -9,6 +9,7 @@ from keras import ops
 from keras_musicvae.models.music_vae import MusicVAE
 from layers.numpy_reference import bar_decoder
 from layers.numpy_reference import bidirectional_encoder
+from layers.numpy_reference import conductor
 from layers.numpy_reference import encoder_weights
 from layers.numpy_reference import log_softmax
 from layers.numpy_reference import randomize_weights
@@ -156,6 +157,26 @@ def test_compute_loss_uses_the_global_step(flat_batch):
     assert int(to_numpy(model.global_step)) == 20  # evaluation does not advance it
 
 
+def test_hierarchical_forward_pass_equals_numpy():
+    """Conductor + bar decoder; the decoder inputs are shifted over the whole
+    sequence, so segment i > 0 starts from the last target of segment i - 1."""
+    rng = np.random.default_rng(11)
+    model = _randomize(_tiny(max_seq_len=8, decoder_level_lengths=[2, 4]), seed=6)
+    batch = _one_hot_batch(rng, 2, 8, DEPTH)
+    shifted = to_numpy(model.shift_right(ops.convert_to_tensor(batch["targets"])))
+    np.testing.assert_array_equal(shifted[:, 4], batch["targets"][:, 3])
+    np.testing.assert_array_equal(shifted[:, 0], 0.0)
+    outputs = model(batch)
+    encoding = bidirectional_encoder(batch["inputs"], encoder_weights(model.encoder))
+    mu = encoding @ to_numpy(model.latent.mu_kernel) + to_numpy(model.latent.mu_bias)
+    embeddings = conductor(model.decoder.conductor, mu)
+    bar = model.decoder.bar_decoders[0]
+    expected = np.concatenate(
+        [bar_decoder(bar, shifted[:, 4 * s : 4 * s + 4], embeddings[:, s]) for s in range(2)], axis=1
+    )
+    np.testing.assert_allclose(to_numpy(outputs["logits"]), expected, atol=1e-4)
+
+
 def test_reconstruction_loss_equals_numpy(flat_model, flat_batch):
     expected = _numpy_loss(flat_model, flat_batch, 0)
     r_loss = flat_model.reconstruction_loss(
@@ -165,17 +186,31 @@ def test_reconstruction_loss_equals_numpy(flat_model, flat_batch):
 
 
 # -------------------------------------------------------------- training
-def test_global_step_advances_per_training_step_only():
+def test_global_step_and_metrics_in_fit_and_evaluate():
+    """global_step advances once per training step (not in evaluation); the
+    logged metrics follow Magenta's schedules at each step."""
     rng = np.random.default_rng(1)
-    model = _tiny()
+    model = _tiny(sampling_schedule="constant", sampling_rate=1.0, max_beta=0.3, beta_rate=0.0)
     model.compile()
     batch = _one_hot_batch(rng, 6, STEPS, DEPTH)
     assert int(to_numpy(model.global_step)) == 0
-    model.fit(batch, batch_size=2, epochs=1, verbose=0, shuffle=False)
+    history = model.fit(batch, batch_size=2, epochs=1, verbose=0, shuffle=False)
     assert int(to_numpy(model.global_step)) == 3
     assert int(to_numpy(model.optimizer.iterations)) == 3
-    model.evaluate(batch, batch_size=2, verbose=0)
+    for name in ("loss", "r_loss", "kl_loss", "kl_bits", "kl_beta", "accuracy", "sampling_probability"):
+        assert name in history.history, name
+    # beta = (1 - 0 ** step) * 0.3 at steps 0, 1, 2: the epoch mean is 0.2.
+    assert history.history["kl_beta"][-1] == pytest.approx(0.2, rel=1e-5)
+    # Scheduled sampling in training only; evaluation is teacher-forced.
+    assert history.history["sampling_probability"][-1] == pytest.approx(1.0)
+    result = model.evaluate(batch, batch_size=2, verbose=0, return_dict=True)
     assert int(to_numpy(model.global_step)) == 3
+    assert result["sampling_probability"] == 0.0
+    assert result["kl_beta"] == pytest.approx(0.3)
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert result["kl_bits"] == pytest.approx(
+        float(np.mean(_numpy_loss(model, batch, 0)["kl"])) / np.log(2.0), rel=1e-4
+    )
     model.train_on_batch(batch)
     assert int(to_numpy(model.global_step)) == 4
 
@@ -191,25 +226,6 @@ def test_compile_default_optimizer_is_magentas():
     schedule = model.optimizer._learning_rate
     assert isinstance(schedule, MagentaLearningRate)
     assert (schedule.learning_rate, schedule.decay_rate, schedule.min_learning_rate) == (0.002, 0.99, 1e-4)
-
-
-def test_metrics_reported_by_fit_and_evaluate():
-    rng = np.random.default_rng(2)
-    model = _tiny(sampling_schedule="constant", sampling_rate=1.0, max_beta=0.3, beta_rate=0.0)
-    model.compile()
-    batch = _one_hot_batch(rng, 2, STEPS, DEPTH)
-    history = model.fit(batch, epochs=2, verbose=0)
-    for name in ("loss", "r_loss", "kl_loss", "kl_bits", "kl_beta", "accuracy", "sampling_probability"):
-        assert name in history.history, name
-    # Scheduled sampling in training only; evaluation is teacher-forced.
-    assert history.history["sampling_probability"][-1] == pytest.approx(1.0)
-    assert history.history["kl_beta"][-1] == pytest.approx(0.3)  # step 1: (1 - 0 ** 1) * 0.3
-    result = model.evaluate(batch, verbose=0, return_dict=True)
-    assert result["sampling_probability"] == 0.0
-    assert 0.0 <= result["accuracy"] <= 1.0
-    assert result["kl_bits"] == pytest.approx(
-        float(np.mean(_numpy_loss(model, batch, 0)["kl"])) / np.log(2.0), rel=1e-4
-    )
 
 
 def _memorise(model, batch, steps):
@@ -356,8 +372,8 @@ def test_hierarchical_decode_only_at_max_length():
 # ------------------------------------------------------- serialisation
 def test_keras_file_round_trip(tmp_path, flat_batch):
     rng = np.random.default_rng(6)
-    model = _randomize(_tiny(control_depth=2, max_seq_len=8, decoder_level_lengths=[2, 4]), seed=4)
-    batch = _one_hot_batch(rng, 2, 8, DEPTH, controls_depth=2)
+    model = _randomize(_tiny(control_depth=2), seed=4)
+    batch = _one_hot_batch(rng, 2, STEPS, DEPTH, controls_depth=2)
     model.global_step.assign(17)
     path = tmp_path / "model.keras"
     model.save(path)
@@ -470,6 +486,24 @@ def test_bad_hyperparameters(overrides, message):
         _tiny(**overrides)
 
 
+@pytest.mark.parametrize(
+    "overrides, name",
+    [
+        ({"enc_rnn_size": []}, "enc_rnn_size"),
+        ({"dec_rnn_size": []}, "dec_rnn_size"),
+        ({"enc_rnn_size": "big"}, "enc_rnn_size"),
+        ({"z_size": 0}, "z_size"),
+        ({"max_seq_len": 0}, "max_seq_len"),
+        ({"input_depth": -1}, "input_depth"),
+        ({"control_depth": -1}, "control_depth"),
+    ],
+    ids=["empty_enc", "empty_dec", "string_enc", "zero_z", "zero_length", "negative_input", "negative_controls"],
+)
+def test_nonsense_sizes_are_rejected_naming_the_hyperparameter(overrides, name):
+    with pytest.raises(ValueError, match=name):
+        _tiny(**overrides)
+
+
 # --------------------------------------------------------------- controls
 def test_controls_path():
     rng = np.random.default_rng(8)
@@ -490,9 +524,6 @@ def test_controls_path():
     explicit = model.decode(z, temperature=0, controls=np.stack([batch["controls"][0]] * 2))
     np.testing.assert_array_equal(shared, explicit)
     assert model.reconstruct(batch["inputs"], controls=batch["controls"]).shape == (2, STEPS, DEPTH)
-    model.compile()
-    model.fit(batch, epochs=1, verbose=0)
-    assert int(to_numpy(model.global_step)) == 1
 
 
 # ----------------------------------------------- per-segment (2-D) lengths
