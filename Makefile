@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m keras_musicvae demo --output demo_output
+	$(PY) -m keras_musicvae demo --output demo_output --overwrite
 
 test: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)

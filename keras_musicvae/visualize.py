@@ -278,9 +278,7 @@ def piano_roll_figure(sequence, kind=None, title=None, min_bars=1):
     for ax, (name, is_drum, notes) in zip(axes[:, 0], parts):
         _draw_part(ax, sequence, name, is_drum, notes, num_bars, label=name if len(parts) > 1 else None)
     axes[-1, 0].set_xlabel("bar", fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    _set_title(fig, title)
     return fig
 
 
@@ -352,10 +350,18 @@ def interpolation_figure(sequences, kind=None, labels=None, title=None, min_bars
                 ax.tick_params(axis="y", labelsize=5)
     for c in range(num_parts):
         axes[-1, c].set_xlabel("bar", fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    _set_title(fig, title)
     return fig
+
+
+def _set_title(fig, title):
+    """A figure title wrapped to the figure's width, then a tight layout."""
+    if title:
+        import textwrap
+
+        width_chars = max(30, int(fig.get_figwidth() * 11))
+        fig.suptitle("\n".join(textwrap.wrap(title, width_chars)), fontsize=10)
+    fig.tight_layout()
 
 
 def save_figure(fig, path, dpi=110):

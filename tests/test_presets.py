@@ -144,19 +144,13 @@ def _random_batch(model, rng, batch=2):
 
 
 # TensorFlow (eagerly) and PyTorch run a training step of every preset by
-# default. On JAX every training step is compiled first (10-40 s each on 2
-# busy cores), so there one preset runs by default (hierarchical encoder and
-# decoder, per-track lengths, controls: the most involved) and the others are
-# marked slow; the layer and model tests cover each output head on JAX.
-JAX_DEFAULT = {"hier_multiperf_vel_1bar_med_chords"}
-
-
+# default. On JAX every training step is compiled first (10 s or more per
+# preset on 2 cores), so there they are marked slow; the JAX run trains flat
+# and hierarchical models in tests/models/test_music_vae.py and covers each
+# output head in tests/layers.
 def _training_params():
     slow_here = keras.backend.backend() == "jax"
-    return [
-        pytest.param(name, marks=[pytest.mark.slow] if slow_here and name not in JAX_DEFAULT else [])
-        for name in PRESETS
-    ]
+    return [pytest.param(name, marks=[pytest.mark.slow] if slow_here else []) for name in PRESETS]
 
 
 # The conductor reads constant zero inputs: its first kernel gets a zero

@@ -21,6 +21,7 @@ keras-musicvae attributes apply --model runs/mel/preset --vectors vectors.npz --
 
 def register(subparsers):
     from keras_musicvae.cli.main import add_command
+    from keras_musicvae.cli.main import wrap_paragraphs
 
     parser = add_command(
         subparsers,
@@ -35,7 +36,7 @@ def register(subparsers):
     compute = actions.add_parser(
         "compute",
         help="compute the five attribute vectors over a dataset",
-        description=(
+        description=wrap_paragraphs(
             "Encodes every example of the MIDI files under --data (melody models only), measures "
             "the five attributes of each and saves the attribute vectors (top quartile mean "
             "latent minus bottom quartile mean latent) to a .npz file with arrays 'vectors' "
@@ -57,7 +58,7 @@ def register(subparsers):
     apply = actions.add_parser(
         "apply",
         help="add or subtract attribute vectors to a melody",
-        description=(
+        description=wrap_paragraphs(
             "Encodes the input, adds AMOUNT x (sum of --add vectors - sum of --subtract vectors) "
             "to its latent code and decodes. Writes OUTPUT/original.mid (decoded from the "
             "unchanged code), OUTPUT/modified.mid and OUTPUT/attributes.png, and prints the "

@@ -87,12 +87,16 @@ def build_parser():
     return parser
 
 
-def add_command(subparsers, name, help, description, examples, backend_option=False):
-    """Adds a subcommand parser with an examples epilog (used by the modules)."""
+def add_command(subparsers, name, help, description, examples, backend_option=False, backend_help=None):
+    """Adds a subcommand parser with an examples epilog (used by the modules).
+
+    The description is wrapped here (paragraphs separated by blank lines);
+    the examples are printed as they are.
+    """
     parser = subparsers.add_parser(
         name,
         help=help,
-        description=description,
+        description=wrap_paragraphs(description),
         epilog="examples:\n" + "\n".join(f"  {line}" for line in examples.strip("\n").splitlines()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -101,9 +105,17 @@ def add_command(subparsers, name, help, description, examples, backend_option=Fa
             "--backend",
             choices=BACKENDS,
             default=None,
-            help="Keras backend (default: $KERAS_BACKEND, else as Keras is configured).",
+            help=backend_help or "Keras backend (default: $KERAS_BACKEND, else as Keras is configured)",
         )
     return parser
+
+
+def wrap_paragraphs(text, width=79):
+    """Wraps each blank-line-separated paragraph of `text` to `width` columns."""
+    import textwrap
+
+    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+    return "\n\n".join(textwrap.fill(p, width) for p in paragraphs if p)
 
 
 # ------------------------------------------------------------------ backend

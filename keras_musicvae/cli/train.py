@@ -27,7 +27,7 @@ def register(subparsers):
             "Trains the model of --preset (with --hparams changes) on --data: a folder written "
             "by `prepare`, a TFRecord of NoteSequences, or MIDI files / folders. Every "
             "--checkpoint-every steps it evaluates on the held-out set (--eval-data, else a "
-            "stable 10%% of --data; teacher-forced and sampled accuracy), writes a checkpoint to "
+            "stable 10% of --data; teacher-forced and sampled accuracy), writes a checkpoint to "
             "RUN_DIR/checkpoints/, a row to RUN_DIR/training_log.csv and TensorBoard logs to "
             "RUN_DIR/logs/. At the end the model is saved as the preset RUN_DIR/preset/ (use "
             "it as --model). Running the same command again on RUN_DIR resumes from the last "

@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
-from tests.cli.conftest import REPO_ROOT
-from tests.cli.conftest import cli_env
-from tests.cli.conftest import error_lines
-from tests.cli.conftest import run_cli
+from cli_support import REPO_ROOT
+from cli_support import cli_env
+from cli_support import error_lines
+from cli_support import run_cli
 
 COMMANDS = (
     "demo",

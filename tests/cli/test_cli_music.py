@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tests.cli.conftest import error_lines
-from tests.cli.conftest import run_cli
-from tests.cli.conftest import write_melody
+from cli_support import error_lines
+from cli_support import run_cli
+from cli_support import write_melody
 
 
 def _fluidsynth():

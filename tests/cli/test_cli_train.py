@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from tests.cli.conftest import CORPUS
-from tests.cli.conftest import TINY_HPARAMS_TEXT
-from tests.cli.conftest import cli_env
-from tests.cli.conftest import error_lines
-from tests.cli.conftest import run_cli
-from tests.conftest import magenta_fixtures
+from cli_support import CORPUS
+from cli_support import TINY_HPARAMS_TEXT
+from cli_support import cli_env
+from cli_support import error_lines
+from cli_support import run_cli
+from support import magenta_fixtures
 
 TRAIN_ARGS = (
     "--preset", "cat_mel_2bar_small",

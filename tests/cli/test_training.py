@@ -78,8 +78,8 @@ def test_checkpoint_state_round_trip(tmp_path):
 
 
 def test_resolve_training_data_splits_a_midi_folder(tmp_path):
-    from tests.cli.conftest import TWO_BAR_MELODY
-    from tests.cli.conftest import write_melody
+    from cli_support import TWO_BAR_MELODY
+    from cli_support import write_melody
 
     for i in range(12):
         write_melody(tmp_path / f"m{i:02d}.mid", TWO_BAR_MELODY)

@@ -7,8 +7,23 @@ LSTM weights use Keras' layout: `kernel [in, 4H]`, `recurrent_kernel
 states are `(h, c)` pairs.
 """
 
+import keras
 import numpy as np
 from keras import ops
+
+
+def compiled(fn):
+    """`fn` jitted on JAX, unchanged elsewhere.
+
+    JAX compiles every time loop of an eager call separately (a second or
+    more each); one `jax.jit` of the whole call compiles once. Only for
+    calls without random state (no dropout, no seed generators).
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
 
 
 def to_numpy(x):

@@ -9,12 +9,13 @@ from keras_musicvae.layers.bar_decoder import BarDecoder
 from keras_musicvae.layers.conductor import Conductor
 from keras_musicvae.layers.decoders import FlatDecoder
 from keras_musicvae.layers.decoders import HierarchicalDecoder
-from keras_musicvae.layers.decoding import run_decoding_loop
+from keras_musicvae.layers.decoding import run_decoding_loop as _run_decoding_loop
 from keras_musicvae.layers.heads import CategoricalHead
 from keras_musicvae.layers.heads import MultiStreamCategoricalHead
 from keras_musicvae.layers.heads import NadeHead
 
 from .numpy_reference import bar_decoder
+from .numpy_reference import compiled
 from .numpy_reference import conductor
 from .numpy_reference import log_softmax
 from .numpy_reference import randomize_weights
@@ -22,7 +23,25 @@ from .numpy_reference import to_numpy
 
 ATOL = 1e-5
 Z = 3
-UNITS = [5, 4]
+# One LSTM layer: stacking is tested in test_lstm / test_bar_decoder /
+# test_conductor; here each layer would only add a compiled loop per call.
+UNITS = [4]
+
+
+def _call(decoder, z, inputs, controls=None, **kwargs):
+    """Teacher-forced logits (one compiled program on JAX)."""
+    return compiled(lambda z, x, c: decoder(z, x, c, **kwargs))(z, inputs, controls)
+
+
+def _decode(decoder, z, temperature, noises):
+    return compiled(lambda z, n: decoder.decode(z, temperature, n))(z, noises)
+
+
+def run_decoding_loop(decoders, conditionings, segment_length, temperature, noises, **kwargs):
+    def loop(conditionings, noises, kwargs):
+        return _run_decoding_loop(decoders, conditionings, segment_length, temperature, noises, **kwargs)
+
+    return compiled(loop)(conditionings, noises, kwargs)
 
 
 def _tensor(x):
@@ -65,7 +84,7 @@ def test_flat_call_equals_numpy_and_teacher_forced_loop():
     z = rng.normal(size=(2, Z))
     inputs = _shift_right(_one_hot(rng, (2, 8), 6))
     controls = rng.normal(size=(2, 8, 2))
-    logits = to_numpy(decoder(_tensor(z), _tensor(inputs), _tensor(controls)))
+    logits = to_numpy(_call(decoder, _tensor(z), _tensor(inputs), _tensor(controls)))
     np.testing.assert_allclose(
         logits, bar_decoder(decoder.bar_decoders[0], inputs, z, controls), atol=ATOL
     )
@@ -84,7 +103,7 @@ def test_hierarchical_call_equals_conductor_plus_bar_decoders():
     targets = _one_hot(rng, (2, 12), 6)
     inputs = _shift_right(targets)
     controls = rng.normal(size=(2, 12, 2))
-    logits = to_numpy(decoder(_tensor(z), _tensor(inputs), _tensor(controls)))
+    logits = to_numpy(_call(decoder, _tensor(z), _tensor(inputs), _tensor(controls)))
     embeddings = conductor(decoder.conductor, z)
     bar = decoder.bar_decoders[0]
     for s in range(3):
@@ -111,8 +130,8 @@ def test_hierarchical_segment_starts_with_previous_segments_last_target():
     targets = _one_hot(rng, (1, 12), 6)
     changed = targets.copy()
     changed[0, 3] = np.roll(changed[0, 3], 1)  # last step of segment 0
-    a = to_numpy(decoder(z, _tensor(_shift_right(targets))))
-    b = to_numpy(decoder(z, _tensor(_shift_right(changed))))
+    a = to_numpy(_call(decoder, z, _tensor(_shift_right(targets))))
+    b = to_numpy(_call(decoder, z, _tensor(_shift_right(changed))))
     np.testing.assert_allclose(a[:, :4], b[:, :4], atol=ATOL)  # segment 0 untouched
     assert not np.allclose(a[:, 4], b[:, 4], atol=1e-4)  # segment 1 reads it first
     np.testing.assert_allclose(a[:, 8:], b[:, 8:], atol=ATOL)  # segment 2 independent
@@ -122,8 +141,8 @@ def test_hierarchical_free_running_carries_the_last_sample_across_segments():
     rng = np.random.default_rng(3)
     decoder = _hierarchical()
     z = _tensor(rng.normal(size=(2, Z)))
-    samples, logits = decoder.decode(z, 0.0, _zero_noise(decoder, 2, 12))
-    teacher = to_numpy(decoder(z, _tensor(_shift_right(to_numpy(samples)))))
+    samples, logits = _decode(decoder, z, 0.0, _zero_noise(decoder, 2, 12))
+    teacher = to_numpy(_call(decoder, z, _tensor(_shift_right(to_numpy(samples)))))
     np.testing.assert_allclose(to_numpy(logits), teacher, atol=1e-4)
 
 
@@ -131,24 +150,24 @@ def test_hierarchical_free_running_carries_the_last_sample_across_segments():
 def test_flat_decoder_decodes_any_length(length):
     rng = np.random.default_rng(4)
     decoder = _flat(max_length=8)
-    samples, logits = decoder.decode(
-        _tensor(rng.normal(size=(2, Z))), 0.0, _zero_noise(decoder, 2, length)
+    samples, logits = _decode(
+        decoder, _tensor(rng.normal(size=(2, Z))), 0.0, _zero_noise(decoder, 2, length)
     )
     assert tuple(samples.shape) == (2, length, 6) and tuple(logits.shape) == (2, length, 6)
     inputs = _one_hot(rng, (2, length), 6)
-    assert tuple(decoder(_tensor(rng.normal(size=(2, Z))), _tensor(inputs)).shape) == (2, length, 6)
+    assert tuple(_call(decoder, _tensor(rng.normal(size=(2, Z))), _tensor(inputs)).shape) == (2, length, 6)
 
 
 def test_hierarchical_decoder_decodes_only_its_max_length():
     decoder = _hierarchical()
     assert decoder.max_length == 12
     z = _tensor(np.zeros((1, Z)))
-    samples, _ = decoder.decode(z, 0.0, _zero_noise(decoder, 1, 12))
+    samples, _ = _decode(decoder, z, 0.0, _zero_noise(decoder, 1, 12))
     assert tuple(samples.shape) == (1, 12, 6)
     with pytest.raises(ValueError, match=r"exactly 12 steps \(3 segments of 4\); got 8"):
-        decoder.decode(z, 0.0, _zero_noise(decoder, 1, 8))
+        _decode(decoder, z, 0.0, _zero_noise(decoder, 1, 8))
     with pytest.raises(ValueError, match="exactly 12 steps"):
-        decoder(z, _tensor(np.zeros((1, 16, 6))))
+        _call(decoder, z, _tensor(np.zeros((1, 16, 6))))
 
 
 def test_split_streams_each_see_only_their_own_inputs():
@@ -157,7 +176,7 @@ def test_split_streams_each_see_only_their_own_inputs():
     assert decoder.output_depth == decoder.logits_depth == 7
     z = rng.normal(size=(2, Z))
     inputs = _shift_right(np.concatenate([_one_hot(rng, (2, 12), 3), _one_hot(rng, (2, 12), 4)], -1))
-    logits = to_numpy(decoder(_tensor(z), _tensor(inputs)))
+    logits = to_numpy(_call(decoder, _tensor(z), _tensor(inputs)))
     embeddings = conductor(decoder.conductor, z)
     for s in range(3):
         window = slice(4 * s, 4 * s + 4)
@@ -212,8 +231,8 @@ def test_scheduled_sampling_path_without_sampling_equals_teacher_forcing():
     z = _tensor(rng.normal(size=(2, Z)))
     inputs = _tensor(_shift_right(_one_hot(rng, (2, 12), 6)))
     np.testing.assert_allclose(
-        to_numpy(decoder(z, inputs, use_sample=ops.zeros((2, 12), "bool"), noise_seed=1)),
-        to_numpy(decoder(z, inputs)),
+        to_numpy(_call(decoder, z, inputs, use_sample=ops.zeros((2, 12), "bool"), noise_seed=1)),
+        to_numpy(_call(decoder, z, inputs)),
         atol=ATOL,
     )
 
@@ -223,9 +242,9 @@ def test_nade_scheduled_sampling_is_greedy_free_running():
     rng = np.random.default_rng(9)
     decoder = _flat(depth=4, head=NadeHead(4, 3, UNITS[-1]))
     z = _tensor(rng.normal(size=(2, Z)))
-    _, free_logits = decoder.decode(z, 0.0, _zero_noise(decoder, 2, 6))
+    _, free_logits = _decode(decoder, z, 0.0, _zero_noise(decoder, 2, 6))
     inputs = _tensor(_shift_right(rng.integers(0, 2, size=(2, 6, 4)).astype(float)))
-    mixed = decoder(z, inputs, use_sample=ops.ones((2, 6), "bool"), noise_seed=3)
+    mixed = _call(decoder, z, inputs, use_sample=ops.ones((2, 6), "bool"), noise_seed=3)
     np.testing.assert_allclose(to_numpy(mixed), to_numpy(free_logits), atol=ATOL)
 
 
@@ -260,7 +279,7 @@ def test_flat_config_round_trip_gives_identical_outputs():
     clone = _round_trip(decoder)
     assert isinstance(clone, FlatDecoder) and clone.max_length == 8
     z, inputs = _tensor(rng.normal(size=(2, Z))), _tensor(_one_hot(rng, (2, 8), 6))
-    np.testing.assert_allclose(to_numpy(clone(z, inputs)), to_numpy(decoder(z, inputs)), atol=0)
+    np.testing.assert_allclose(to_numpy(_call(clone, z, inputs)), to_numpy(_call(decoder, z, inputs)), atol=0)
 
 
 def test_hierarchical_config_round_trip_gives_identical_outputs():
@@ -271,4 +290,4 @@ def test_hierarchical_config_round_trip_gives_identical_outputs():
     assert (clone.num_segments, clone.segment_length) == (3, 4)
     z = _tensor(rng.normal(size=(2, Z)))
     inputs = _tensor(np.concatenate([_one_hot(rng, (2, 12), 3), _one_hot(rng, (2, 12), 4)], -1))
-    np.testing.assert_allclose(to_numpy(clone(z, inputs)), to_numpy(decoder(z, inputs)), atol=0)
+    np.testing.assert_allclose(to_numpy(_call(clone, z, inputs)), to_numpy(_call(decoder, z, inputs)), atol=0)

@@ -5,16 +5,26 @@ import pytest
 from keras import ops
 
 from keras_musicvae.layers.bar_decoder import BarDecoder
-from keras_musicvae.layers.decoding import run_decoding_loop
+from keras_musicvae.layers.decoding import run_decoding_loop as _run_decoding_loop
 from keras_musicvae.layers.heads import CategoricalHead
 from keras_musicvae.layers.heads import GrooveHead
 from keras_musicvae.layers.heads import NadeHead
 
 from .numpy_reference import bar_decoder
+from .numpy_reference import compiled
 from .numpy_reference import randomize_weights
 from .numpy_reference import to_numpy
 
 ATOL = 1e-5
+
+
+def run_decoding_loop(decoders, conditionings, segment_length, temperature, noises, **kwargs):
+    """`run_decoding_loop`, compiled as one program on JAX."""
+
+    def loop(conditionings, noises, kwargs):
+        return _run_decoding_loop(decoders, conditionings, segment_length, temperature, noises, **kwargs)
+
+    return compiled(loop)(conditionings, noises, kwargs)
 
 
 def _tensor(x):

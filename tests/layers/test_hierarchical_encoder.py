@@ -7,6 +7,7 @@ from keras import ops
 from keras_musicvae.layers.hierarchical_encoder import HierarchicalEncoder
 
 from .numpy_reference import bidirectional_encoder
+from .numpy_reference import compiled
 from .numpy_reference import encoder_weights
 from .numpy_reference import randomize_weights
 from .numpy_reference import to_numpy
@@ -18,6 +19,13 @@ def _encoder(units=(3,), level_lengths=(4, 3), input_dim=2, seed=0, **kwargs):
     encoder = HierarchicalEncoder(list(units), list(level_lengths), input_dim, **kwargs)
     encoder.build()
     return randomize_weights(encoder, seed)
+
+
+def _call(encoder, inputs, lengths=None, return_level_outputs=False):
+    """The encoder's outputs (one compiled program on JAX)."""
+    return compiled(
+        lambda x, n: encoder(x, lengths=n, return_level_outputs=return_level_outputs)
+    )(inputs, lengths)
 
 
 def _tensor(x, dtype="float32"):
@@ -47,7 +55,7 @@ def test_shapes_and_levels():
     assert encoder.total_length == 12 and encoder.output_dim == 4
     assert len(encoder.levels) == 2
     assert encoder.levels[0].input_dim == 5 and encoder.levels[1].input_dim == 4
-    out, (level0,) = encoder(_tensor(np.ones((2, 12, 5))), return_level_outputs=True)
+    out, (level0,) = _call(encoder, _tensor(np.ones((2, 12, 5))), return_level_outputs=True)
     assert tuple(out.shape) == (2, 4) and tuple(level0.shape) == (2, 3, 4)
 
 
@@ -56,7 +64,7 @@ def test_two_dimensional_lengths_per_segment():
     encoder = _encoder()
     inputs = rng.normal(size=(2, 12, 2))
     lengths = np.array([[4, 2, 1], [3, 4, 4]])
-    out, (level0,) = encoder(
+    out, (level0,) = _call(encoder, 
         _tensor(inputs), lengths=_tensor(lengths, "int32"), return_level_outputs=True
     )
     expected, expected_level0 = _reference(encoder, inputs, lengths)
@@ -70,11 +78,11 @@ def test_one_dimensional_lengths_are_split_evenly():
     encoder = _encoder()
     inputs = rng.normal(size=(2, 12, 2))
     lengths = np.array([12, 7])  # 7 // 3 = 2 steps in every segment
-    out = to_numpy(encoder(_tensor(inputs), lengths=_tensor(lengths, "int32")))
+    out = to_numpy(_call(encoder, _tensor(inputs), lengths=_tensor(lengths, "int32")))
     expected, _ = _reference(encoder, inputs, [[4, 4, 4], [2, 2, 2]])
     np.testing.assert_allclose(out, expected, atol=ATOL)
     same = to_numpy(
-        encoder(_tensor(inputs), lengths=_tensor([[4, 4, 4], [2, 2, 2]], "int32"))
+        _call(encoder, _tensor(inputs), lengths=_tensor([[4, 4, 4], [2, 2, 2]], "int32"))
     )
     np.testing.assert_allclose(out, same, atol=ATOL)
 
@@ -84,14 +92,14 @@ def test_no_lengths_is_full_length():
     encoder = _encoder()
     inputs = rng.normal(size=(2, 12, 2))
     expected, _ = _reference(encoder, inputs, np.full((2, 3), 4))
-    np.testing.assert_allclose(to_numpy(encoder(_tensor(inputs))), expected, atol=ATOL)
+    np.testing.assert_allclose(to_numpy(_call(encoder, _tensor(inputs))), expected, atol=ATOL)
 
 
 def test_three_levels():
     rng = np.random.default_rng(4)
     encoder = _encoder(level_lengths=(2, 2, 3))
     inputs = rng.normal(size=(2, 12, 2))
-    out, level_outputs = encoder(_tensor(inputs), return_level_outputs=True)
+    out, level_outputs = _call(encoder, _tensor(inputs), return_level_outputs=True)
     assert [tuple(x.shape) for x in level_outputs] == [(2, 6, 6), (2, 3, 6)]
     expected, _ = _reference(encoder, inputs, np.full((2, 6), 2))
     np.testing.assert_allclose(to_numpy(out), expected, atol=ATOL)
@@ -106,8 +114,8 @@ def test_padding_inside_segments_does_not_matter():
     for segment, length in enumerate([2, 3, 1]):
         noisy[0, segment * 4 + length : (segment + 1) * 4] = rng.normal(scale=10.0, size=(4 - length, 2))
     np.testing.assert_allclose(
-        to_numpy(encoder(_tensor(noisy), lengths=lengths)),
-        to_numpy(encoder(_tensor(inputs), lengths=lengths)),
+        to_numpy(_call(encoder, _tensor(noisy), lengths=lengths)),
+        to_numpy(_call(encoder, _tensor(inputs), lengths=lengths)),
         atol=ATOL,
     )
 
@@ -122,4 +130,4 @@ def test_config_round_trip():
         clone.build()
     clone.set_weights(encoder.get_weights())
     inputs = _tensor(rng.normal(size=(2, 12, 2)))
-    np.testing.assert_allclose(to_numpy(clone(inputs)), to_numpy(encoder(inputs)), atol=0)
+    np.testing.assert_allclose(to_numpy(_call(clone, inputs)), to_numpy(_call(encoder, inputs)), atol=0)

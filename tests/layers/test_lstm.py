@@ -184,7 +184,7 @@ def test_first_layer_projection_replaces_the_input_projection():
 
 def test_dropout_only_in_training():
     rng = np.random.default_rng(9)
-    lstm = _stack(dropout_rate=0.5)
+    lstm = _stack(units=(5,), dropout_rate=0.5)
     inputs = _f32(rng.normal(size=(2, 4, 3)))
     inference, _ = lstm(inputs, training=False)
     np.testing.assert_allclose(
@@ -192,7 +192,7 @@ def test_dropout_only_in_training():
     )
     trained, _ = lstm(inputs, training=True)
     assert not np.allclose(to_numpy(trained), to_numpy(inference), atol=1e-3)
-    no_dropout = _stack(dropout_rate=0.0)
+    no_dropout = _stack(units=(5,), dropout_rate=0.0)
     a, _ = no_dropout(inputs, training=True)
     b, _ = no_dropout(inputs, training=False)
     np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=ATOL)
@@ -215,7 +215,7 @@ def test_config_round_trip():
     assert isinstance(restored, LSTMStack) and restored.units == [5, 4]
 
 
-@pytest.mark.parametrize("units", [[1], [2, 3, 4]])
+@pytest.mark.parametrize("units", [[1], [2, 3]])
 def test_stack_output_shape(units):
     lstm = _stack(units=units)
     out, finals = lstm(_f32(np.ones((2, 3, 3))))
