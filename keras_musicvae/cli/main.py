@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "interpolate",
     "similar",
     "attributes",
+    "evaluate",
     "encode",
     "decode",
     "convert",
@@ -54,6 +55,7 @@ examples:
   keras-musicvae train --preset cat_mel_2bar_small --data data/ --output runs/mel
   keras-musicvae sample --model runs/mel/preset -n 8 --output samples/
   keras-musicvae interpolate --model runs/mel/preset --from a.mid --to b.mid --output interp/
+  keras-musicvae evaluate --model runs/mel/preset --data heldout/ --output eval/
 
 Run `keras-musicvae COMMAND --help` for the options and examples of a command.
 Exit codes: 0 ok, 1 failure (bad input file, no examples), 2 bad arguments,

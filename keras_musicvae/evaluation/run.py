@@ -104,7 +104,7 @@ def load_examples(data, model, max_examples=None, seed=0, num_workers=None):
     else:
         if not isinstance(data, ConverterTensors):
             data, stats = _convert(data, model, seed, num_workers)
-            description["source"] = _describe_source(data_source=stats["source"])
+            description["source"] = _describe_source(stats["source"])
             description["conversion"] = stats["summary"]
         else:
             description["source"] = "ConverterTensors"
@@ -132,10 +132,10 @@ def load_examples(data, model, max_examples=None, seed=0, num_workers=None):
     return examples, description
 
 
-def _describe_source(data_source):
-    if isinstance(data_source, (list, tuple)):
-        return f"{len(data_source)} NoteSequences/files"
-    return os.fspath(data_source)
+def _describe_source(source):
+    if isinstance(source, (list, tuple)):
+        return f"{len(source)} NoteSequences/files"
+    return os.fspath(source)
 
 
 def _convert(source, model, seed, num_workers):
@@ -280,11 +280,6 @@ def _majority_accuracy(model, targets, lengths):
     return _accuracies(model, predicted, targets, lengths)[0]
 
 
-def _tokens(model, one_hot):
-    """Class tokens `[..., T]` of a single-stream categorical output."""
-    return tokens_from_one_hot(one_hot)
-
-
 # ---------------------------------------------------------------- studies
 def reconstruction_study(runner, examples, sample_temperature=1.0, seed=0):
     """Table 1: teacher-forced and sampled per-step accuracy.
@@ -362,7 +357,7 @@ def interpolation_study(
         distance to A never decreases along alpha).
     """
     model = runner.model
-    tokens = _tokens(model, examples["targets"])
+    tokens = tokens_from_one_hot(examples["targets"])
     lengths = np.minimum(examples["lengths"], tokens.shape[1])
     n = len(tokens)
     num_pairs = min(int(num_pairs), n // 2)
@@ -378,7 +373,7 @@ def interpolation_study(
     z = slerp(mu_a, mu_b, alphas)  # [K, P, Z]
     length = None if model.decoder_level_lengths else tokens.shape[1]
     decoded = runner.decode(z.reshape(-1, z.shape[-1]), temperature, seed, length=length)
-    model_tokens = _tokens(model, decoded).reshape(num_alphas, num_pairs, -1)
+    model_tokens = tokens_from_one_hot(decoded).reshape(num_alphas, num_pairs, -1)
     tokens_a, tokens_b = tokens[index_a], tokens[index_b]
     steps = min(model_tokens.shape[-1], tokens.shape[1])
     model_tokens, tokens_a, tokens_b = model_tokens[..., :steps], tokens_a[:, :steps], tokens_b[:, :steps]
@@ -461,7 +456,7 @@ def attribute_study(
         prior samples), `num_examples`, `num_samples`, `temperature`.
     """
     model = runner.model
-    tokens = _tokens(model, examples["targets"])
+    tokens = tokens_from_one_hot(examples["targets"])
     lengths = np.minimum(examples["lengths"], tokens.shape[1])
     values = melody_attributes(tokens, lengths, min_pitch=min_pitch)
     mu, _ = runner.encode(examples)
@@ -471,7 +466,7 @@ def attribute_study(
     length = None if model.decoder_level_lengths else tokens.shape[1]
 
     def decode_tokens(latents):
-        return _tokens(model, runner.decode(latents, temperature, seed, length=length))
+        return tokens_from_one_hot(runner.decode(latents, temperature, seed, length=length))
 
     def attributes_of(sequences):
         return melody_attributes(sequences, min_pitch=min_pitch)
@@ -614,7 +609,7 @@ def evaluate_model(
     else:
         part = time.monotonic()
         if language_model is None:
-            lm_tokens = _tokens(model, train_examples["targets"])
+            lm_tokens = tokens_from_one_hot(train_examples["targets"])
             lm_lengths = np.minimum(train_examples["lengths"], lm_tokens.shape[1])
             if lm_examples is not None and len(lm_tokens) > lm_examples:
                 keep = np.sort(np.random.default_rng(seed).choice(len(lm_tokens), int(lm_examples), replace=False))
@@ -625,7 +620,7 @@ def evaluate_model(
             lm_source = {"training_sequences": int(len(lm_tokens)), "training_data": train_info.get("source")}
         else:
             lm_source = {"training_data": "a language model given by the caller"}
-        heldout_tokens = _tokens(model, examples["targets"])
+        heldout_tokens = tokens_from_one_hot(examples["targets"])
         heldout_lengths = np.minimum(examples["lengths"], heldout_tokens.shape[1])
         language_model_info = {
             "order": int(getattr(language_model, "order", lm_order)),

@@ -64,9 +64,12 @@ class BarDecoder(keras.layers.Layer):
         return self.token_depth + self.conditioning_dim + self.control_depth
 
     def build(self, input_shape=None):
-        self.initial_state.build((None, self.conditioning_dim))
-        self.lstm.build((None, None, self.input_dim))
-        self.head.build((None, self.units[-1]))
+        if not self.initial_state.built:
+            self.initial_state.build((None, self.conditioning_dim))
+        if not self.lstm.built:
+            self.lstm.build((None, None, self.input_dim))
+        if not self.head.built:
+            self.head.build((None, self.units[-1]))
         self.built = True
 
     # -- pieces of the first layer's input projection ------------------------

@@ -43,8 +43,10 @@ class Conductor(keras.layers.Layer):
         return self.units[-1]
 
     def build(self, input_shape=None):
-        self.initial_state.build((None, self.z_size))
-        self.lstm.build((None, None, 1))
+        if not self.initial_state.built:
+            self.initial_state.build((None, self.z_size))
+        if not self.lstm.built:
+            self.lstm.build((None, None, 1))
         self.built = True
 
     def call(self, z, training=False):

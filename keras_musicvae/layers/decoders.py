@@ -202,7 +202,8 @@ class SequenceDecoder(keras.layers.Layer):
 
     def build(self, input_shape=None):
         for decoder in self.bar_decoders:
-            decoder.build()
+            if not decoder.built:
+                decoder.build()
         self.built = True
 
     def get_config(self):
@@ -270,7 +271,8 @@ class HierarchicalDecoder(SequenceDecoder):
         return self.conductor(z, training=training)
 
     def build(self, input_shape=None):
-        self.conductor.build()
+        if not self.conductor.built:
+            self.conductor.build()
         super().build(input_shape)
 
     def get_config(self):

@@ -66,7 +66,8 @@ class HierarchicalEncoder(keras.layers.Layer):
 
     def build(self, input_shape=None):
         for encoder in self.levels:
-            encoder.build()
+            if not encoder.built:
+                encoder.build()
         self.built = True
 
     def call(self, inputs, lengths=None, training=False, return_level_outputs=False):

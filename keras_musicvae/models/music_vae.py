@@ -112,10 +112,10 @@ class MusicVAE(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_depth = int(input_depth)
-        self.output_depth = int(output_depth)
-        self.max_seq_len = int(max_seq_len)
-        self.z_size = int(z_size)
+        self.input_depth = _checked_int(input_depth, "input_depth", 1)
+        self.output_depth = _checked_int(output_depth, "output_depth", 1)
+        self.max_seq_len = _checked_int(max_seq_len, "max_seq_len", 1)
+        self.z_size = _checked_int(z_size, "z_size", 1)
         self.enc_rnn_size = _int_list(enc_rnn_size, "enc_rnn_size")
         self.dec_rnn_size = _int_list(dec_rnn_size, "dec_rnn_size")
         self.encoder_level_lengths = (
@@ -127,8 +127,8 @@ class MusicVAE(keras.Model):
         self.output_head = output_head
         self.output_depths = None if output_depths is None else _int_list(output_depths, "output_depths")
         self.split_streams = bool(split_streams)
-        self.control_depth = int(control_depth)
-        self.nade_num_hidden = int(nade_num_hidden)
+        self.control_depth = _checked_int(control_depth, "control_depth", 0)
+        self.nade_num_hidden = _checked_int(nade_num_hidden, "nade_num_hidden", 0)
         self.free_bits = float(free_bits)
         self.max_beta = float(max_beta)
         self.beta_rate = float(beta_rate)
@@ -140,7 +140,7 @@ class MusicVAE(keras.Model):
         self.min_learning_rate = float(min_learning_rate)
         self.grad_clip = float(grad_clip)
         self.grad_norm_clip_to_zero = float(grad_norm_clip_to_zero)
-        self.batch_size = int(batch_size)
+        self.batch_size = _checked_int(batch_size, "batch_size", 1)
         self.converter_config = converter
         self.augmentation = augmentation
         self._converter = None
@@ -201,9 +201,12 @@ class MusicVAE(keras.Model):
             self.decoder = FlatDecoder(bar_decoders, self.max_seq_len, name="decoder")
 
         self._seed_generator = keras.random.SeedGenerator(name="sampling_seed")
-        self.encoder.build()
-        self.latent.build()
-        self.decoder.build()
+        if not self.encoder.built:
+            self.encoder.build()
+        if not self.latent.built:
+            self.latent.build()
+        if not self.decoder.built:
+            self.decoder.build()
         # Magenta's `global_step`: training steps taken; read by the KL and
         # scheduled-sampling schedules, advanced by `compute_loss`.
         self.global_step = self.add_weight(
@@ -721,9 +724,31 @@ def _to_tensor(value):
 
 
 def _int_list(value, name):
-    if isinstance(value, (int, np.integer)):
-        return [int(value)]
+    """A non-empty list of positive ints (a lone int is a one-item list)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"{name} must be a list of ints; got {value!r}.")
     try:
-        return [int(v) for v in value]
-    except TypeError as e:
+        items = [_strict_int(v) for v in value]
+    except (TypeError, ValueError) as e:
         raise ValueError(f"{name} must be a list of ints; got {value!r}.") from e
+    if not items or any(v <= 0 for v in items):
+        raise ValueError(f"{name} must be a non-empty list of positive ints; got {value!r}.")
+    return items
+
+
+def _strict_int(value):
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ValueError(f"not an integer: {value!r}")
+    return int(value)
+
+
+def _checked_int(value, name, minimum):
+    try:
+        number = _strict_int(value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be an int; got {value!r}.") from e
+    if number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}; got {number}.")
+    return number

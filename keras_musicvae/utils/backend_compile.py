@@ -24,7 +24,9 @@ def compile_model_function(model, fn):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        compiled = tf.function(fn, reduce_retracing=True)
+        # One trace per input signature: the loops need static lengths, which
+        # `reduce_retracing` would relax to unknown.
+        compiled = tf.function(fn)
 
         def run_tf(*args, **static):
             return compiled(*args, **static)

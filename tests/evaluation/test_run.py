@@ -211,5 +211,18 @@ def test_evaluate_tool(tiny_melody_model, midi_files, tmp_path, capsys):
     written = json.loads((output / "evaluation.json").read_text())
     assert set(written["skipped"]) == {"interpolation", "attributes"}
     assert "sampled_accuracy" in capsys.readouterr().out
-    assert tool.main(["--model", str(preset), "--data", str(tmp_path / "missing"), "--output", str(output)]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    # The same run again would replace the evaluation: refused without --overwrite.
+    assert tool.main(["--model", str(preset), "--data", midi_files[0][0], "--output", str(output)]) == 3
+    assert "evaluation.json already exists" in capsys.readouterr().err
+    assert tool.main(["--model", str(preset), "--data", str(tmp_path / "missing"), "--output", str(output)]) == 1
+    assert "missing: no such --data data" in capsys.readouterr().err
+    assert tool.main(["--model", str(preset), "--data", midi_files[0][0], "--output", str(output),
+                      "--num-examples", "0"]) == 2
+    assert "--num-examples must be at least 1" in capsys.readouterr().err
+
+
+def test_evaluate_subcommand_is_listed():
+    from keras_musicvae.cli.main import build_parser
+
+    help_text = build_parser().format_help()
+    assert "evaluate" in help_text and "Table 1" in help_text

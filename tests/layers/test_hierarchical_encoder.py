@@ -64,8 +64,8 @@ def test_two_dimensional_lengths_per_segment():
     encoder = _encoder()
     inputs = rng.normal(size=(2, 12, 2))
     lengths = np.array([[4, 2, 1], [3, 4, 4]])
-    out, (level0,) = _call(encoder, 
-        _tensor(inputs), lengths=_tensor(lengths, "int32"), return_level_outputs=True
+    out, (level0,) = _call(
+        encoder, _tensor(inputs), lengths=_tensor(lengths, "int32"), return_level_outputs=True
     )
     expected, expected_level0 = _reference(encoder, inputs, lengths)
     np.testing.assert_allclose(to_numpy(level0), expected_level0, atol=ATOL)

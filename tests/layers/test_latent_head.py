@@ -2,7 +2,6 @@
 
 import keras
 import numpy as np
-import pytest
 from keras import ops
 
 from keras_musicvae.layers.latent_head import LatentHead

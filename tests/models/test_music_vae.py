@@ -9,6 +9,7 @@ from keras import ops
 from keras_musicvae.models.music_vae import MusicVAE
 from layers.numpy_reference import bar_decoder
 from layers.numpy_reference import bidirectional_encoder
+from layers.numpy_reference import compiled
 from layers.numpy_reference import conductor
 from layers.numpy_reference import encoder_weights
 from layers.numpy_reference import log_softmax
@@ -31,6 +32,11 @@ def _tiny(**overrides):
     )
     config.update(overrides)
     return MusicVAE(**config)
+
+
+def _forward(model, batch):
+    """`model(batch)` at inference (one compiled program on JAX)."""
+    return compiled(lambda b: model(b, training=False))(batch)
 
 
 def _randomize(model, seed=0):
@@ -103,7 +109,7 @@ def flat_batch():
 
 @pytest.fixture(scope="module")
 def flat_outputs(flat_model, flat_batch):
-    return flat_model(flat_batch, training=False)
+    return _forward(flat_model, flat_batch)
 
 
 # ------------------------------------------------------------------ loss
@@ -171,7 +177,7 @@ def test_hierarchical_forward_pass_equals_numpy():
     shifted = to_numpy(model.shift_right(ops.convert_to_tensor(batch["targets"])))
     np.testing.assert_array_equal(shifted[:, 4], batch["targets"][:, 3])
     np.testing.assert_array_equal(shifted[:, 0], 0.0)
-    outputs = model(batch)
+    outputs = _forward(model, batch)
     encoding = bidirectional_encoder(batch["inputs"], encoder_weights(model.encoder))
     mu = encoding @ to_numpy(model.latent.mu_kernel) + to_numpy(model.latent.mu_bias)
     embeddings = conductor(model.decoder.conductor, mu)
@@ -386,7 +392,7 @@ def test_keras_file_round_trip(tmp_path, flat_batch):
     assert isinstance(loaded, MusicVAE)
     assert int(to_numpy(loaded.global_step)) == 17
     assert loaded.get_config() == model.get_config()
-    a, b = model(batch), loaded(batch)
+    a, b = _forward(model, batch), _forward(loaded, batch)
     for key in ("mu", "sigma", "logits"):
         np.testing.assert_array_equal(to_numpy(a[key]), to_numpy(b[key]))
 
@@ -396,7 +402,7 @@ def test_config_round_trip(flat_model, flat_batch, flat_outputs):
     clone = MusicVAE.from_config(config)
     assert clone.get_config() == config
     clone.set_weights(flat_model.get_weights())
-    a, b = flat_outputs, clone(flat_batch)
+    a, b = flat_outputs, _forward(clone, flat_batch)
     np.testing.assert_array_equal(to_numpy(a["logits"]), to_numpy(b["logits"]))
     np.testing.assert_array_equal(to_numpy(a["mu"]), to_numpy(b["mu"]))
 
@@ -510,12 +516,12 @@ def test_controls_path():
     model = _randomize(_tiny(control_depth=3), seed=5)
     batch = _one_hot_batch(rng, 2, STEPS, DEPTH, controls_depth=3)
     expected = _numpy_loss(model, batch, 0)
-    outputs = model(batch)
+    outputs = _forward(model, batch)
     np.testing.assert_allclose(to_numpy(outputs["mu"]), expected["mu"], atol=1e-5)
     np.testing.assert_allclose(to_numpy(outputs["logits"]), expected["logits"], atol=1e-4)
     # Controls reach the encoder and the decoder.
     other = dict(batch, controls=np.roll(batch["controls"], 1, axis=-1))
-    assert not np.allclose(to_numpy(model(other)["mu"]), to_numpy(outputs["mu"]), atol=1e-4)
+    assert not np.allclose(to_numpy(_forward(model, other)["mu"]), to_numpy(outputs["mu"]), atol=1e-4)
     mu, _ = model.encode(batch["inputs"], controls=batch["controls"])
     np.testing.assert_allclose(mu, expected["mu"], atol=1e-5)
     # One control sequence [T, C] is shared by the batch when decoding.
