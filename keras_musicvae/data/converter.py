@@ -234,11 +234,9 @@ class DataConverter:
         """Like `to_tensors`, also returning a `ConversionReport`."""
         report = ConversionReport()
         if self.presplit_on_time_changes:
-            from note_seq import sequences_lib
+            from keras_musicvae.data.time_changes import split_on_time_changes
 
-            subsequences = sequences_lib.split_note_sequence_on_time_changes(
-                note_sequence
-            )
+            subsequences = split_on_time_changes(note_sequence)
         else:
             subsequences = [note_sequence]
         parts = []
