@@ -9,7 +9,7 @@ CPU seconds (CPU seconds move less when the machine is shared).
     python benchmarks/model_speed.py                      # all workloads, all backends
     python benchmarks/model_speed.py --backends jax --workloads train_cat_mel_2bar_small_b64
     python benchmarks/model_speed.py --magenta-python /path/to/magenta-venv/bin/python \
-        --json-out benchmarks/results.json
+        --json-out benchmarks/results_model_speed.json
 
 With `--magenta-python`, Magenta's own code (`../shared/reference/magenta_ref.py
 bench`, the same workloads and batch sizes) runs right before ours for each
