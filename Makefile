@@ -1,6 +1,6 @@
 # keras_musicvae: two commands do all the set-up on a fresh machine.
 #   make demo   - create .venv if missing, install, run the demo on the bundled corpus
-#   make test   - create .venv if missing, install the dev extras, run the tests
+#   make test   - create .venv if missing, install the dev extras (and Beam), run the tests
 #                 (whole suite on TensorFlow, core suite on JAX and PyTorch)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -13,10 +13,11 @@ CORE_BACKENDS ?= jax torch
 
 .PHONY: demo test test-fast install clean presets
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[jax,torch,dev]"
+	# beam: the tests run the corpus pipeline on Beam's DirectRunner.
+	$(PY) -m pip install --quiet -e ".[jax,torch,beam,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
