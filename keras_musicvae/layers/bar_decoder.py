@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_musicvae.layers.initial_state import InitialStateDense
 from keras_musicvae.layers.lstm import LSTMStack
+from keras_musicvae.utils.building import build_once
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -64,12 +65,9 @@ class BarDecoder(keras.layers.Layer):
         return self.token_depth + self.conditioning_dim + self.control_depth
 
     def build(self, input_shape=None):
-        if not self.initial_state.built:
-            self.initial_state.build((None, self.conditioning_dim))
-        if not self.lstm.built:
-            self.lstm.build((None, None, self.input_dim))
-        if not self.head.built:
-            self.head.build((None, self.units[-1]))
+        build_once(self.initial_state, (None, self.conditioning_dim))
+        build_once(self.lstm, (None, None, self.input_dim))
+        build_once(self.head, (None, self.units[-1]))
         self.built = True
 
     # -- pieces of the first layer's input projection ------------------------

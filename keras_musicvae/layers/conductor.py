@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_musicvae.layers.initial_state import InitialStateDense
 from keras_musicvae.layers.lstm import LSTMStack
+from keras_musicvae.utils.building import build_once
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -43,10 +44,8 @@ class Conductor(keras.layers.Layer):
         return self.units[-1]
 
     def build(self, input_shape=None):
-        if not self.initial_state.built:
-            self.initial_state.build((None, self.z_size))
-        if not self.lstm.built:
-            self.lstm.build((None, None, 1))
+        build_once(self.initial_state, (None, self.z_size))
+        build_once(self.lstm, (None, None, 1))
         self.built = True
 
     def call(self, z, training=False):

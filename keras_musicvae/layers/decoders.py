@@ -8,6 +8,7 @@ from keras_musicvae.layers.bar_decoder import BarDecoder
 from keras_musicvae.layers.conductor import Conductor
 from keras_musicvae.layers.decoding import run_decoding_loop
 from keras_musicvae.layers.heads.output_head import stream_seed
+from keras_musicvae.utils.building import build_once
 
 
 class SequenceDecoder(keras.layers.Layer):
@@ -202,8 +203,7 @@ class SequenceDecoder(keras.layers.Layer):
 
     def build(self, input_shape=None):
         for decoder in self.bar_decoders:
-            if not decoder.built:
-                decoder.build()
+            build_once(decoder)
         self.built = True
 
     def get_config(self):
@@ -271,8 +271,7 @@ class HierarchicalDecoder(SequenceDecoder):
         return self.conductor(z, training=training)
 
     def build(self, input_shape=None):
-        if not self.conductor.built:
-            self.conductor.build()
+        build_once(self.conductor)
         super().build(input_shape)
 
     def get_config(self):

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_musicvae.layers.bidirectional_encoder import BidirectionalEncoder
+from keras_musicvae.utils.building import build_once
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -66,8 +67,7 @@ class HierarchicalEncoder(keras.layers.Layer):
 
     def build(self, input_shape=None):
         for encoder in self.levels:
-            if not encoder.built:
-                encoder.build()
+            build_once(encoder)
         self.built = True
 
     def call(self, inputs, lengths=None, training=False, return_level_outputs=False):

@@ -201,12 +201,9 @@ class MusicVAE(keras.Model):
             self.decoder = FlatDecoder(bar_decoders, self.max_seq_len, name="decoder")
 
         self._seed_generator = keras.random.SeedGenerator(name="sampling_seed")
-        if not self.encoder.built:
-            self.encoder.build()
-        if not self.latent.built:
-            self.latent.build()
-        if not self.decoder.built:
-            self.decoder.build()
+        self.encoder.build()
+        self.latent.build()
+        self.decoder.build()
         # Magenta's `global_step`: training steps taken; read by the KL and
         # scheduled-sampling schedules, advanced by `compute_loss`.
         self.global_step = self.add_weight(
