@@ -229,21 +229,59 @@ def step_correct(model, samples, targets):
     return np.stack(streams, -1)
 
 
-def reconstruct_in_batches(model, inputs, lengths, controls=None, batch_size=128):
-    """Greedy reconstructions `[N, T, D]` of `inputs`, in equal-sized calls.
+def padded_batches(num_examples, batch_size):
+    """Equal-sized batches over `num_examples` examples, for fixed-shape calls.
 
-    The last call is padded (with the first examples again) so that every
-    call has the same shape and the decoding function compiles once.
+    The last batch is filled up with the first examples again, so that every
+    call has the same shape and a compiled function compiles once.
+
+    Yields:
+        `(index, keep)`: the example indices `[batch_size]` of a batch and how
+        many of its leading rows are new examples.
     """
-    n = len(inputs)
-    batch_size = max(1, min(batch_size, n))
+    for start in range(0, num_examples, batch_size):
+        yield np.arange(start, start + batch_size) % num_examples, min(batch_size, num_examples - start)
+
+
+def reconstruct_in_batches(model, inputs, lengths, controls=None, batch_size=128):
+    """Greedy reconstructions `[N, T, D]` of `inputs`, in equal-sized calls (`padded_batches`)."""
     parts = []
-    for start in range(0, n, batch_size):
-        index = np.arange(start, start + batch_size) % n
+    for index, keep in padded_batches(len(inputs), max(1, min(batch_size, len(inputs)))):
         batch_controls = controls[index] if model.control_depth else None
         samples = model.reconstruct(inputs[index], temperature=0.0, lengths=lengths[index], controls=batch_controls)
-        parts.append(samples[: min(batch_size, n - start)])
+        parts.append(samples[:keep])
     return np.concatenate(parts)
+
+
+def stream_accuracies(model, samples, targets, lengths):
+    """Per-step accuracy of each output stream, pooled over the valid steps.
+
+    Args:
+        model: a `MusicVAE` (its head decides what a correct step is, see
+            `step_correct`).
+        samples: `[N, T, D]` model outputs (samples or logits).
+        targets: `[N, T, D]` targets.
+        lengths: `[N]`, or `[N, S]` per-segment lengths of `S` segments of
+            `T / S` steps.
+
+    Returns:
+        list of floats, one per stream (3 for trios, else 1); `nan` for a
+        stream without valid steps.
+    """
+    from keras_musicvae.evaluation import per_step_accuracy
+
+    correct = step_correct(model, samples, targets)
+    lengths = np.asarray(lengths)
+    accuracies = []
+    for stream in range(correct.shape[-1]):
+        stream_correct = correct[..., stream].astype(np.int64)
+        stream_lengths = lengths
+        if lengths.ndim == 2:  # per-segment lengths: [N, S, T / S]
+            stream_correct = stream_correct.reshape(len(stream_correct), lengths.shape[1], -1)
+        else:
+            stream_lengths = np.minimum(lengths, stream_correct.shape[1])
+        accuracies.append(per_step_accuracy(stream_correct, np.ones_like(stream_correct), stream_lengths))
+    return accuracies
 
 
 def sampled_accuracy(model, examples, batch_size=128):
@@ -251,7 +289,8 @@ def sampled_accuracy(model, examples, batch_size=128):
 
     Encodes each example, decodes from `mu` with temperature 0 (argmax),
     and compares step by step with the targets within the lengths, pooled
-    over all valid steps (`keras_musicvae.evaluation.per_step_accuracy`).
+    over all valid steps and averaged over the streams, as Magenta's trio
+    accuracy (`stream_accuracies`).
 
     Args:
         model: a `MusicVAE`.
@@ -264,25 +303,12 @@ def sampled_accuracy(model, examples, batch_size=128):
     Returns:
         float in [0, 1] (nan when there is no valid step).
     """
-    from keras_musicvae.evaluation import per_step_accuracy
-
     inputs = examples["inputs"]
-    n = len(inputs)
-    if n == 0:
+    if len(inputs) == 0:
         return float("nan")
     samples = reconstruct_in_batches(model, inputs, examples["lengths"], examples.get("controls"), batch_size)
-    correct = step_correct(model, samples, examples["targets"][:, : samples.shape[1]])
-    lengths = np.asarray(examples["lengths"])
-    accuracies = []
-    for stream in range(correct.shape[-1]):  # the mean over streams, as Magenta's trio accuracy
-        stream_correct = correct[..., stream].astype(np.int64)
-        stream_lengths = lengths
-        if lengths.ndim == 2:  # per-segment lengths: [N, S, T / S]
-            stream_correct = stream_correct.reshape(n, lengths.shape[1], -1)
-        else:
-            stream_lengths = np.minimum(lengths, stream_correct.shape[1])
-        accuracies.append(per_step_accuracy(stream_correct, np.ones_like(stream_correct), stream_lengths))
-    return float(np.mean(accuracies))
+    targets = examples["targets"][:, : samples.shape[1]]
+    return float(np.mean(stream_accuracies(model, samples, targets, examples["lengths"])))
 
 
 # ---------------------------------------------------------------- callbacks

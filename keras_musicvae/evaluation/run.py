@@ -40,7 +40,6 @@ from keras_musicvae.evaluation.melody_attributes import ATTRIBUTE_NAMES
 from keras_musicvae.evaluation.melody_attributes import melody_attributes
 from keras_musicvae.evaluation.plots import plot_attribute_change_heatmap
 from keras_musicvae.evaluation.plots import plot_interpolation_study
-from keras_musicvae.evaluation.reconstruction_accuracy import per_step_accuracy
 from keras_musicvae.evaluation.reconstruction_accuracy import tokens_from_one_hot
 from keras_musicvae.evaluation.relative_cost import relative_lm_costs
 from keras_musicvae.evaluation.slerp import interpolation_alphas
@@ -191,9 +190,9 @@ class _ModelRunner:
         )
 
     def _batches(self, n):
-        for start in range(0, n, self.batch_size):
-            index = np.arange(start, start + self.batch_size) % n
-            yield index, min(self.batch_size, n - start)
+        from keras_musicvae.training import padded_batches
+
+        return padded_batches(n, self.batch_size)
 
     def encode(self, examples):
         """`(mu, sigma)` float64 `[N, Z]`."""
@@ -251,21 +250,15 @@ def _stream_bounds(model):
 
 
 def _accuracies(model, predicted, targets, lengths):
-    """Pooled per-step accuracy (mean over streams) and per-stream accuracies."""
-    if model.output_head not in _CATEGORICAL_HEADS:
-        from keras_musicvae.training import step_correct
+    """Pooled per-step accuracy (mean over streams) and per-stream accuracies
+    (named; empty for single-stream models)."""
+    from keras_musicvae.training import stream_accuracies
 
-        correct = step_correct(model, predicted, targets).astype(np.int64)
-        return per_step_accuracy(correct, np.ones_like(correct), lengths), {}
-    streams = {}
-    for name, (start, stop) in _stream_bounds(model).items():
-        streams[name] = per_step_accuracy(
-            tokens_from_one_hot(predicted[..., start:stop]),
-            tokens_from_one_hot(targets[..., start:stop]),
-            lengths,
-        )
-    overall = float(np.mean(list(streams.values())))
-    return overall, (streams if len(streams) > 1 else {})
+    accuracies = stream_accuracies(model, predicted, targets, lengths)
+    overall = float(np.mean(accuracies))
+    if len(accuracies) == 1:
+        return overall, {}
+    return overall, dict(zip(_stream_bounds(model), accuracies))
 
 
 def _majority_accuracy(model, targets, lengths):

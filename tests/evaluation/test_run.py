@@ -191,6 +191,33 @@ def test_trio_reports_per_stream_accuracy():
     assert results["files"] == {}
 
 
+def test_groove_model_accuracy_counts_steps_with_every_hit_right():
+    """Groove heads have no per-step classes: a step is right when all 9 hits are.
+
+    (This crashed before the evaluation shared `training.stream_accuracies`.)
+    """
+    from keras_musicvae.models.music_vae import MusicVAE
+
+    model = MusicVAE.from_preset(
+        "groovae_2bar_humanize", load_weights=False, enc_rnn_size=[8], dec_rnn_size=[8], z_size=4
+    )
+    rng = np.random.default_rng(0)
+    steps = model.max_seq_len
+    hits = (rng.random((4, steps, 9)) < 0.1).astype("float32")
+    targets = np.concatenate([hits, hits * 0.8, np.zeros_like(hits)], axis=-1)
+    arrays = {"inputs": targets, "targets": targets, "lengths": np.array([steps, steps, 20, 7])}
+    results = evaluate_model(model, arrays, None, num_examples=None, interpolation_pairs=0,
+                             attribute_examples=0, batch_size=4)
+    reconstruction = results["reconstruction"]
+    assert reconstruction["teacher_forced_accuracy"] is None
+    mu, _ = model.encode(targets, lengths=arrays["lengths"])
+    decoded = model.decode(mu, temperature=0)
+    correct = np.all((decoded[..., :9] >= 0.5) == (hits >= 0.5), axis=-1)
+    valid = np.arange(steps) < arrays["lengths"][:, None]
+    assert reconstruction["argmax_accuracy"] == pytest.approx(correct[valid].mean())
+    assert "per_stream" not in reconstruction
+
+
 def _evaluate_tool():
     spec = importlib.util.spec_from_file_location("evaluate_tool", REPO_ROOT / "tools" / "evaluate.py")
     module = importlib.util.module_from_spec(spec)
