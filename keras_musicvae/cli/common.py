@@ -360,7 +360,6 @@ class ModelSpec:
             self.config = presets.load_preset_config(self.folder)
         except (ValueError, FileNotFoundError) as e:
             raise CLIError(str(e)) from None
-        self.has_weights = (self.folder / presets.WEIGHTS_FILE).exists()
 
     @property
     def z_size(self):
@@ -374,19 +373,9 @@ class ModelSpec:
     def control_depth(self):
         return int(self.config.get("control_depth") or 0)
 
-    def converter(self, mode="infer", every_example=True):
-        """The model's data converter; for inputs: `infer` mode, every example, in order."""
-        from keras_musicvae.data.converter import converter_from_config
-
-        if not self.config.get("converter"):
-            raise CLIError(
-                f"model {self.spec!r} names no data converter, so MIDI files cannot be turned into its "
-                "inputs or its outputs into MIDI."
-            )
-        overrides = {"mode": mode}
-        if every_example:
-            overrides["max_tensors_per_notesequence"] = None
-        return converter_from_config(self.config["converter"], **overrides)
+    def converter(self):
+        """The model's data converter set up for reading inputs (see `converter_for_inputs`)."""
+        return converter_for_inputs(self.config.get("converter"), f"model {self.spec!r}")
 
     def writer_kwargs(self, converter=None):
         """`kind` and `min_bars` of the piano rolls of this model's music."""
@@ -431,13 +420,24 @@ def load_model(spec, warn_no_weights=True, display_name=None, **overrides):
         raise UsageError(str(e)) from None
 
 
-def converter_for_inputs(model):
-    """A built model's converter set up for reading inputs: every example, in order."""
+def converter_for_inputs(converter_config, model_name="this model"):
+    """A model's converter set up for reading inputs: `infer` mode, every example, in order.
+
+    Args:
+        converter_config: the model's `converter_config` (a preset's "converter").
+        model_name: how the error message names the model.
+
+    Raises:
+        CLIError: the model names no data converter.
+    """
     from keras_musicvae.data.converter import converter_from_config
 
-    if not model.converter_config:
-        raise CLIError("this model names no data converter, so MIDI files cannot be turned into its inputs.")
-    return converter_from_config(model.converter_config, mode="infer", max_tensors_per_notesequence=None)
+    if not converter_config:
+        raise CLIError(
+            f"{model_name} names no data converter, so MIDI files cannot be turned into its "
+            "inputs or its outputs into MIDI."
+        )
+    return converter_from_config(converter_config, mode="infer", max_tensors_per_notesequence=None)
 
 
 def piano_roll_kind(converter):

@@ -224,7 +224,7 @@ def _two_held_out_melodies(model, eval_dir, min_pitches=4, min_notes=8):
     from keras_musicvae import training
     from keras_musicvae.data import midi_io
 
-    converter = common.converter_for_inputs(model)
+    converter = common.converter_for_inputs(model.converter_config)
     windows = []  # (file stem, Example)
     for path in midi_io.find_midi_files(str(eval_dir)):
         try:

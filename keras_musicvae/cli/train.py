@@ -103,6 +103,7 @@ def run(args):
             previous = training.read_run_config(run_dir)
         except ValueError as e:
             raise common.CLIError(str(e)) from None
+    resumed = previous or {}  # the run's settings, the defaults of what is not given
     model_config = None
     if args.preset is None:
         if previous is None:
@@ -110,25 +111,25 @@ def run(args):
         if args.hparams:
             raise common.UsageError("--hparams needs --preset (the run's model is resumed as it is).")
         model_config = previous["model_config"]
-    data = args.data if args.data is not None else (previous or {}).get("data")
+    data = args.data if args.data is not None else resumed.get("data")
     if data is None:
         raise common.UsageError(f"--data is required: {run_dir} holds no run to resume.")
     eval_data = args.eval_data
     if eval_data is None and args.data is None:
-        eval_data = (previous or {}).get("eval_data")
+        eval_data = resumed.get("eval_data")
     common.existing_path(data, "data file or folder")
     if eval_data is not None:
         common.existing_path(eval_data, "data file or folder")
-    augment = not args.no_augment if args.no_augment is not None else (previous or {}).get("augment", True)
+    augment = not args.no_augment if args.no_augment is not None else resumed.get("augment", True)
     options = TrainOptions(
-        preset=args.preset or (previous or {}).get("preset"),
+        preset=args.preset or resumed.get("preset"),
         hparams=common.parse_hparams(args.hparams),
         data=data,
         eval_data=eval_data,
         eval_fraction=args.eval_fraction,
-        steps=args.steps or (previous or {}).get("steps") or 10000,
+        steps=args.steps or resumed.get("steps") or 10000,
         batch_size=args.batch_size,
-        checkpoint_every=args.checkpoint_every or (previous or {}).get("checkpoint_every") or 1000,
+        checkpoint_every=args.checkpoint_every or resumed.get("checkpoint_every") or 1000,
         eval_batches=args.eval_batches,
         sampled_eval_examples=args.sampled_eval_examples,
         time_limit=None if args.max_minutes is None else 60.0 * args.max_minutes,
