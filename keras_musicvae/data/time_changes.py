@@ -95,9 +95,9 @@ def _has_real_time_change(note_sequence, total_time):
 def _state_events(events, total_time):
     """note_seq's stateful events for the span `[0, total_time]`.
 
-    The last event at or before 0 (moved to time 0), then the events strictly
-    inside (0, total_time), in stable time order. Returns `(list, index of the
-    moved event or None)`.
+    The last event at or before 0 (moved to time 0 by `_set_events`), then
+    the events strictly inside (0, total_time), in stable time order. Returns
+    `(events, number of leading events that move to time 0)`.
     """
     ordered = sorted(events, key=_get_time)
     kept = []
@@ -110,15 +110,15 @@ def _state_events(events, total_time):
         elif event.time > total_time:
             break
     if previous is None:
-        return kept, None
-    return [previous] + kept, 0
+        return kept, 0
+    return [previous] + kept, 1
 
 
-def _set_events(container, events, moved_to_zero):
-    """Replaces a repeated field's content; `moved_to_zero` indices get time 0."""
+def _set_events(container, events, num_at_zero):
+    """Replaces a repeated field's content; the first `num_at_zero` get time 0."""
     del container[:]
     container.extend(events)
-    for i in moved_to_zero:
+    for i in range(num_at_zero):
         container[i].time = 0.0
 
 
@@ -159,32 +159,27 @@ def _whole_subsequence(sequence, total_time):
     ends = list(map(_get_end, sub_notes))
     if _is_nan_sum(ends):
         return None
-    new_total = 0.0
-    if ends:
-        max_end = max(ends)
-        if max_end > total_time:
-            for k, end in enumerate(ends):
-                if end > total_time:
-                    sub_notes[k].end_time = total_time
-            max_end = total_time
-        if max_end > new_total:
-            new_total = max_end
-    sub.total_time = new_total
+    max_end = max(ends, default=0.0)
+    if max_end > total_time:
+        for k, end in enumerate(ends):
+            if end > total_time:
+                sub_notes[k].end_time = total_time
+        max_end = total_time
+    sub.total_time = max(0.0, max_end)
 
     # -- time signatures, key signatures, tempos: stateful events.
     for name in ("time_signatures", "key_signatures", "tempos"):
-        events, moved = _state_events(getattr(sequence, name), total_time)
-        _set_events(getattr(sub, name), events, () if moved is None else (moved,))
+        _set_events(getattr(sub, name), *_state_events(getattr(sequence, name), total_time))
 
     # -- text annotations: chord symbols (stateful), then beats (stateless).
-    chords, moved = _state_events(
+    chords, chords_at_zero = _state_events(
         [a for a in text_annotations if a.annotation_type == _CHORD_SYMBOL], total_time
     )
     beats = sorted(
         (a for a in text_annotations if a.annotation_type == _BEAT), key=_get_time
     )
     beats = [a for a in beats if 0.0 <= a.time < total_time]
-    _set_events(sub.text_annotations, chords + beats, () if moved is None else (moved,))
+    _set_events(sub.text_annotations, chords + beats, chords_at_zero)
 
     # -- control changes: pedal state at 0 per (instrument, number), then the
     # pedal events strictly inside (0, total_time). Pitch bends are dropped.
@@ -198,7 +193,7 @@ def _whole_subsequence(sequence, total_time):
         elif cc.time > total_time:
             break
     at_zero = list(previous_pedals.values())
-    _set_events(sub.control_changes, at_zero + inside, range(len(at_zero)))
+    _set_events(sub.control_changes, at_zero + inside, len(at_zero))
     del sub.pitch_bends[:]
 
     sub.subsequence_info.start_time_offset = 0.0
