@@ -10,13 +10,14 @@ class MusicVAEAdam(keras.optimizers.Adam):
     """`keras.optimizers.Adam` with Magenta's clipping.
 
     Gradients are clipped to a global norm of `grad_clip`; when the global
-    norm exceeds `grad_norm_clip_to_zero` the step applies zero gradients
+    norm is not below `grad_norm_clip_to_zero` (it is at or above it, or it
+    is inf or NaN) the step applies zero gradients
     (as Magenta's `music_vae_train`: Adam's moments still decay and the step
     counter advances). Epsilon defaults to 1e-8, TF1's `AdamOptimizer`.
 
     Args:
         grad_clip: float, global norm to clip to (None: no clipping).
-        grad_norm_clip_to_zero: float, global norm above which the gradients
+        grad_norm_clip_to_zero: float, global norm at or above which the gradients
             are zeroed (None: never).
         **kwargs: `keras.optimizers.Adam` arguments.
     """
@@ -33,13 +34,27 @@ class MusicVAEAdam(keras.optimizers.Adam):
         if self.grad_clip is None and self.grad_norm_clip_to_zero is None:
             return grads
         present = [g for g in grads if g is not None]
-        global_norm = ops.sqrt(sum(ops.sum(ops.square(g)) for g in present))
+        # The norm is accumulated in float32 whatever the gradients' dtype:
+        # squares of bfloat16 / float16 values overflow or lose the small terms.
+        global_norm = ops.sqrt(
+            sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in present)
+        )
         scale = ops.ones_like(global_norm)
         if self.grad_clip is not None:
             scale = ops.minimum(scale, self.grad_clip / ops.maximum(global_norm, self.grad_clip))
-        if self.grad_norm_clip_to_zero is not None:
-            scale = ops.where(global_norm > self.grad_norm_clip_to_zero, 0.0, scale)
-        return [None if g is None else g * ops.cast(scale, g.dtype) for g in grads]
+        if self.grad_norm_clip_to_zero is None:
+            return [None if g is None else g * ops.cast(scale, g.dtype) for g in grads]
+        # Magenta: `tf.cond(global_norm < grad_norm_clip_to_zero, clipped, zeros)`.
+        # The comparison is False for NaN and inf norms and at the threshold
+        # itself, so those steps apply zero gradients. A select (not a
+        # multiplication by 0) keeps inf / NaN entries out: inf * 0 is NaN.
+        keep = global_norm < self.grad_norm_clip_to_zero
+        return [
+            None
+            if g is None
+            else ops.where(keep, g * ops.cast(scale, g.dtype), ops.zeros_like(g))
+            for g in grads
+        ]
 
     def get_config(self):
         config = super().get_config()

@@ -31,7 +31,7 @@ class NumpyAdam:
 
 def magenta_clip(grads, clip, clip_to_zero):
     norm = np.sqrt(sum(np.sum(g * g) for g in grads))
-    if norm > clip_to_zero:
+    if not norm < clip_to_zero:  # Magenta's tf.cond: NaN, inf and the threshold zero the step
         return [np.zeros_like(g) for g in grads]
     scale = clip / max(norm, clip)
     return [g * scale for g in grads]
@@ -122,6 +122,45 @@ def test_first_step_with_huge_norm_leaves_variables_unchanged():
     _apply(optimizer, variables, _grads_with_norm(rng, 1e5))
     for v, b in zip(variables, before):
         np.testing.assert_array_equal(ops.convert_to_numpy(v), b)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_gradients_apply_a_zero_step(bad):
+    """An inf or NaN anywhere makes the global norm inf / NaN: the step applies
+    zeros (Magenta's `global_norm < threshold` is False), the weights stay
+    finite, and training goes on normally afterwards."""
+    rng, variables, optimizer, reference = _setup()
+    normal = _grads_with_norm(rng, 2.0)
+    _apply(optimizer, variables, normal)
+    reference.apply(magenta_clip(normal, 1.0, 10000.0), 0.01)
+    poisoned = _grads_with_norm(rng, 0.5)
+    poisoned[0][1, 1] = bad
+    _apply(optimizer, variables, poisoned)
+    reference.apply([np.zeros_like(g) for g in poisoned], 0.01)
+    _check(variables, reference)
+    for v in variables:
+        assert np.isfinite(ops.convert_to_numpy(v)).all()
+    normal = _grads_with_norm(rng, 0.5)
+    _apply(optimizer, variables, normal)
+    reference.apply(normal, 0.01)
+    _check(variables, reference)
+    assert int(ops.convert_to_numpy(optimizer.iterations)) == 3
+
+
+def test_norm_exactly_at_the_threshold_applies_a_zero_step():
+    rng, variables, optimizer, reference = _setup({"grad_norm_clip_to_zero": 4.0})
+    before = [ops.convert_to_numpy(v).copy() for v in variables]
+    # Global norm exactly 4.0 (sqrt(16) is exact in float32).
+    grads = [np.zeros((3, 2)), np.zeros((4,))]
+    grads[0][0, 0] = 4.0
+    _apply(optimizer, variables, grads)
+    for v, b in zip(variables, before):
+        np.testing.assert_array_equal(ops.convert_to_numpy(v), b)
+    # Just below the threshold the (clipped) step is applied.
+    _apply(optimizer, variables, [g * 0.99 for g in grads])
+    assert any(
+        not np.array_equal(ops.convert_to_numpy(v), b) for v, b in zip(variables, before)
+    )
 
 
 def test_custom_thresholds_and_disabled_clipping():
