@@ -13,11 +13,15 @@ CORE_BACKENDS ?= jax torch
 
 .PHONY: demo test test-fast install clean presets
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile tests/js/package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# beam: the tests run the corpus pipeline on Beam's DirectRunner.
 	$(PY) -m pip install --quiet -e ".[jax,torch,beam,dev]"
+	# magenta.js, pinned in tests/js (its tests skip without Node or node_modules).
+	if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/js --no-audit --no-fund || echo "npm ci failed: the magenta.js tests will be skipped"; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -18,7 +18,8 @@ import os
 import pathlib
 import shutil
 import subprocess
-import tempfile
+
+from keras_musicvae.utils import atomic_files
 
 SOUNDFONT_ENV = "KERAS_MUSICVAE_SOUNDFONT"
 FLUIDSYNTH_ENV = "KERAS_MUSICVAE_FLUIDSYNTH"
@@ -109,9 +110,13 @@ def render_wav(midi_path, wav_path, synth=None, sample_rate=DEFAULT_SAMPLE_RATE,
     if synth is None:
         raise AudioError(missing_synth_hint())
     wav_path = pathlib.Path(wav_path)
-    wav_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{wav_path.name}.", suffix=".wav", dir=wav_path.parent)
-    os.close(fd)
+    with atomic_files.atomic_file(wav_path, suffix=".wav") as tmp:
+        _run_fluidsynth(synth, midi_path, tmp, sample_rate, gain, timeout)
+    return wav_path
+
+
+def _run_fluidsynth(synth, midi_path, wav_path, sample_rate, gain, timeout):
+    """Renders `midi_path` into the (existing) file `wav_path`; raises `AudioError` on failure."""
     command = [
         synth.fluidsynth,
         "-ni",  # no shell, no MIDI input
@@ -123,7 +128,7 @@ def render_wav(midi_path, wav_path, synth=None, sample_rate=DEFAULT_SAMPLE_RATE,
         "-T",
         "wav",
         "-F",
-        tmp,
+        str(wav_path),
         synth.soundfont,
         str(midi_path),
     ]
@@ -131,16 +136,12 @@ def render_wav(midi_path, wav_path, synth=None, sample_rate=DEFAULT_SAMPLE_RATE,
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
         )
-        if result.returncode != 0 or os.path.getsize(tmp) <= 44:
-            message = (result.stderr or result.stdout or "").strip().splitlines()
-            detail = message[-1] if message else f"exit code {result.returncode}"
-            raise AudioError(f"{midi_path}: FluidSynth could not render it ({detail}).")
-        os.replace(tmp, wav_path)
     except subprocess.TimeoutExpired:
         raise AudioError(f"{midi_path}: FluidSynth took more than {timeout} s.") from None
     except OSError as e:
         raise AudioError(f"{midi_path}: cannot run {synth.fluidsynth} ({e}).") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return wav_path
+    written = os.path.getsize(wav_path) if os.path.exists(wav_path) else 0
+    if result.returncode != 0 or written <= 44:  # 44 bytes: a WAV header without samples
+        message = (result.stderr or result.stdout or "").strip().splitlines()
+        detail = message[-1] if message else f"exit code {result.returncode}"
+        raise AudioError(f"{midi_path}: FluidSynth could not render it ({detail}).")

@@ -14,8 +14,8 @@ import json
 import logging
 import os
 import pathlib
-import shutil
-import tempfile
+
+from keras_musicvae.utils import atomic_files
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,15 @@ README_FILE = "README.md"
 
 # Magenta spellings that are not simply the canonical name with `_` -> `-`.
 _EXTRA_ALIASES = {"groovae_2bar_hits_control_tfds": "groovae_2bar_hits_control"}
+
+
+class PresetFileError(ValueError):
+    """A preset folder or one of its files is missing, unreadable or corrupt.
+
+    The message names the file and the problem. A `ValueError`, so that
+    callers catching `ValueError` keep working; the command line reports it
+    as a bad file (exit code 1) rather than a bad argument.
+    """
 
 
 def builtin_presets_dir():
@@ -62,12 +71,23 @@ def list_presets():
 
 
 def resolve_preset(preset):
-    """Returns the folder of `preset` (a built-in name, an alias or a path)."""
+    """Returns the folder of `preset` (a built-in name, an alias or a path).
+
+    Raises:
+        PresetFileError: `preset` is a path (it holds a path separator or
+            starts with `.` or `~`, or exists) but not a preset folder.
+        ValueError: `preset` is an unknown name (the message lists the close
+            built-in names).
+    """
     path = pathlib.Path(os.path.expanduser(str(preset)))
     if path.is_dir():
         if not (path / CONFIG_FILE).exists():
-            raise ValueError(f"Preset folder {path} has no {CONFIG_FILE}.")
+            raise PresetFileError(f"Preset folder {path} has no {CONFIG_FILE}.")
         return path
+    if path.exists():
+        raise PresetFileError(f"{path} is a file, not a preset folder (a folder holding {CONFIG_FILE}).")
+    if _looks_like_path(str(preset)):
+        raise PresetFileError(f"Preset folder {path} does not exist.")
     name = canonical_preset_name(preset)
     names = _builtin_names()
     if name in names:
@@ -80,27 +100,74 @@ def resolve_preset(preset):
     )
 
 
+def _looks_like_path(text):
+    """Whether a `--model` / `preset` value is meant as a folder rather than a name."""
+    return any(sep in text for sep in {"/", os.sep}) or text.startswith((".", "~"))
+
+
 def _read_json(path, optional=False):
+    """The JSON value of a UTF-8 text file.
+
+    Raises:
+        FileNotFoundError: the file is missing (unless `optional`: None).
+        PresetFileError: it cannot be read, is not UTF-8 text, or not JSON.
+    """
     path = pathlib.Path(path)
     if not path.exists():
         if optional:
             return None
         raise FileNotFoundError(f"{path} does not exist.")
     try:
-        return json.loads(path.read_text())
+        raw = path.read_bytes()
+    except OSError as e:
+        raise PresetFileError(f"Cannot read {path}: {e.strerror or e}.") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PresetFileError(
+            f"{path} is not a UTF-8 text file (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+            "a preset's JSON files must be UTF-8 text."
+        ) from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from e
+        raise PresetFileError(f"{path} is not valid JSON: {e}") from e
 
 
 def load_preset_config(preset):
-    """The model config dict (`config.json`'s `config`) of a preset."""
+    """The model config dict (`config.json`'s `config`) of a preset.
+
+    The data converter it names is checked against the registered converter
+    classes here, when the file is read, not when the converter is first used.
+
+    Raises:
+        PresetFileError: `config.json` cannot be read, is not a model config
+            or names an unknown data converter.
+    """
     folder = resolve_preset(preset)
-    data = _read_json(folder / CONFIG_FILE)
-    if not isinstance(data, dict) or "config" not in data:
-        raise ValueError(
-            f"{folder / CONFIG_FILE} must hold a Keras object config with a 'config' field."
-        )
+    path = folder / CONFIG_FILE
+    data = _read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise PresetFileError(f"{path} must hold a Keras object config with a 'config' field.")
+    _check_converter_config(data["config"].get("converter"), path)
     return data["config"]
+
+
+def _check_converter_config(converter, path):
+    """Refuses a `converter` entry of `path` that is not a registered converter class."""
+    if converter is None:
+        return
+    if not isinstance(converter, dict) or not isinstance(converter.get("config"), dict):
+        raise PresetFileError(
+            f"{path}: 'converter' must be {{\"class_name\": ..., \"config\": {{...}}}}; got {converter!r:.80}."
+        )
+    from keras_musicvae.data.converter import converter_class
+
+    name = converter.get("class_name")
+    try:
+        converter_class(name if isinstance(name, str) else repr(name))
+    except ValueError as e:
+        raise PresetFileError(f"{path}: {e}") from None
 
 
 def load_model_from_preset(preset, load_weights=True, model_class=None, **overrides):
@@ -111,7 +178,9 @@ def load_model_from_preset(preset, load_weights=True, model_class=None, **overri
         load_weights: load `model.weights.h5` when the preset has it.
         model_class: the class to build (default `MusicVAE`).
         **overrides: hyperparameters replacing the preset's (e.g.
-            `enc_rnn_size=[64]`).
+            `enc_rnn_size=[64]`), and `dtype`: a Keras dtype policy
+            replacing the one stored in the preset (e.g. "mixed_bfloat16",
+            "bfloat16"); the weights load into any policy.
     """
     from keras_musicvae.models.music_vae import MusicVAE
 
@@ -128,25 +197,28 @@ def load_model_from_preset(preset, load_weights=True, model_class=None, **overri
         )
     bad_fields = sorted(set(config) - valid)
     if bad_fields:
-        raise ValueError(
+        raise PresetFileError(
             f"{folder / CONFIG_FILE}: field(s) {bad_fields} are not MusicVAE hyperparameters."
         )
     config.update(overrides)
     try:
         model = model_class(**config)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"Preset {preset!r} ({folder / CONFIG_FILE}): {e}") from e
+        error_class = ValueError if overrides else PresetFileError
+        raise error_class(f"Preset {preset!r} ({folder / CONFIG_FILE}): {e}") from e
     weights = folder / WEIGHTS_FILE
     if load_weights and weights.exists():
-        if overrides:
+        # A dtype policy changes no weight shape: the weights load (cast).
+        shape_overrides = sorted(set(overrides) - {"dtype"})
+        if shape_overrides:
             raise ValueError(
-                f"Preset {preset!r} has weights; hyperparameter overrides {sorted(overrides)} "
+                f"Preset {preset!r} has weights; hyperparameter overrides {shape_overrides} "
                 "would not fit them. Pass load_weights=False to build a fresh model."
             )
         try:
             model.load_weights(str(weights))
         except Exception as e:  # noqa: BLE001 - re-raised with the file named
-            raise ValueError(f"Cannot load {weights} into preset {preset!r}: {e}") from e
+            raise PresetFileError(f"Cannot load {weights}: {_weights_problem(e)}") from e
     elif load_weights:
         logger.warning(
             "Preset %r comes without weights: the model is freshly initialised "
@@ -154,6 +226,20 @@ def load_model_from_preset(preset, load_weights=True, model_class=None, **overri
             str(preset),
         )
     return model
+
+
+def _weights_problem(error):
+    """One line saying why Keras could not load a weights file."""
+    text = str(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()] or [type(error).__name__]
+    if isinstance(error, OSError) or "file signature not found" in text or "open file" in text:
+        detail = lines[0]
+        return f"not a readable HDF5 weights file, it may be truncated or corrupt ({detail:.200})."
+    detail = next((line for line in lines if "expected" in line or "shape" in line.lower()), lines[0])
+    return (
+        f"the weights do not fit the model described by {CONFIG_FILE} (saved from a model of other "
+        f"sizes or layers?): {detail:.300}"
+    )
 
 
 def save_model_to_preset(model, preset_dir, overwrite=False, description=None, extra_metadata=None):
@@ -179,9 +265,7 @@ def save_model_to_preset(model, preset_dir, overwrite=False, description=None, e
         raise FileExistsError(
             f"{preset_dir} exists and is not empty; pass overwrite=True to replace it."
         )
-    preset_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=".preset-", dir=preset_dir.parent))
-    try:
+    with atomic_files.atomic_folder(preset_dir) as staging:
         config = keras.saving.serialize_keras_object(model)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         model.save_weights(str(staging / WEIGHTS_FILE))
@@ -198,16 +282,6 @@ def save_model_to_preset(model, preset_dir, overwrite=False, description=None, e
         metadata.update(extra_metadata or {})
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         (staging / README_FILE).write_text(model_card(model, metadata))
-        if preset_dir.exists():
-            backup = preset_dir.with_name(preset_dir.name + ".old-" + staging.name[-6:])
-            preset_dir.rename(backup)
-            staging.rename(preset_dir)
-            shutil.rmtree(backup)
-        else:
-            staging.rename(preset_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return preset_dir
 
 

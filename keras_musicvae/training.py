@@ -4,8 +4,9 @@ A run folder holds everything of one training run, and a run is resumed by
 starting it again on the same folder:
 
     RUN_DIR/run.json                     what is trained (model config, data, options)
-    RUN_DIR/checkpoints/latest.weights.h5   model weights + optimizer state
-    RUN_DIR/checkpoints/state.json       the step of that checkpoint
+    RUN_DIR/checkpoints/step-00001000/   the latest checkpoint, one folder:
+        model.weights.h5                 model weights + optimizer state
+        state.json                       the run's step (and optimizer iterations)
     RUN_DIR/training_log.csv             one row per evaluation period
     RUN_DIR/logs/                        TensorBoard logs
     RUN_DIR/eval.json                    the last evaluation
@@ -14,12 +15,18 @@ starting it again on the same folder:
 `train()` runs `model.fit` in periods of `checkpoint_every` steps (Keras
 "epochs"): after each period the model is evaluated on the held-out set
 (teacher-forced accuracy and loss through Keras' validation, and the sampled
-accuracy of `SampledAccuracy`), a checkpoint is written atomically, and a row
-is added to the CSV and TensorBoard logs. A run stops at `total_steps`, at a
-time limit, or when interrupted; the next run on the folder restores the
-weights, the optimizer state and the step (the model's `global_step`, which
-drives the KL and scheduled-sampling schedules) from the checkpoint and
-continues from there.
+accuracy of `SampledAccuracy`), a checkpoint is written, and a row is added
+to the CSV and TensorBoard logs. A run stops at `total_steps`, at a time
+limit, or when interrupted; the next run on the folder restores the weights,
+the optimizer state and the step (the model's `global_step`, which drives the
+KL and scheduled-sampling schedules, lies in the weights) from the checkpoint
+and continues from there.
+
+A checkpoint is one folder, written under a temporary name, flushed to disk
+and renamed into place (`save_checkpoint`): whenever the process dies, the
+latest checkpoint's weights, optimizer state and step belong together. A
+resumed run first deletes the temporary files a killed one left
+(`remove_stale_files`).
 
 Accuracies, as in the paper's Table 1: the fraction of valid steps whose
 token is right, pooled over the held-out set, (a) teacher-forced (the
@@ -35,21 +42,29 @@ import json
 import math
 import os
 import pathlib
+import re
 import sys
 import time
 
 import keras
 import numpy as np
 
+from keras_musicvae.utils import atomic_files
+
 RUN_CONFIG = "run.json"
 CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_WEIGHTS = "latest.weights.h5"
+CHECKPOINT_PREFIX = "step-"
+CHECKPOINT_WEIGHTS = "model.weights.h5"
 CHECKPOINT_STATE = "state.json"
+LEGACY_WEIGHTS = "latest.weights.h5"  # checkpoints/ of versions before checkpoint folders
 CSV_LOG = "training_log.csv"
 TENSORBOARD_DIR = "logs"
 PRESET_DIR = "preset"
 EVAL_FILE = "eval.json"
 RUN_FILES = (RUN_CONFIG, CHECKPOINT_DIR, CSV_LOG, TENSORBOARD_DIR, PRESET_DIR, EVAL_FILE)
+_CHECKPOINT_NAME = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
+# Temporary files of versions before `atomic_files`: weights, JSON files, preset staging.
+_LEGACY_TEMPORARY = re.compile(r"^(\.tmp-\d+\.weights\.h5|\.\w+\.json\.\d+\.tmp|\.preset-\w{8}|preset\.old-\w{6})$")
 
 
 # ---------------------------------------------------------------- data split
@@ -130,51 +145,225 @@ def resolve_training_data(data, eval_data=None, eval_fraction=0.1):
 
 
 # ---------------------------------------------------------------- checkpoints
-def checkpoint_paths(run_dir):
-    folder = pathlib.Path(run_dir) / CHECKPOINT_DIR
-    return folder / CHECKPOINT_WEIGHTS, folder / CHECKPOINT_STATE
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint of a run.
+
+    Attributes:
+        step: the run's step it was written at.
+        weights: its weights file (model weights + optimizer state).
+        state: its `state.json`.
+        legacy: written by an older version as two loose files
+            (`checkpoints/latest.weights.h5` + `checkpoints/state.json`).
+    """
+
+    step: int
+    weights: pathlib.Path
+    state: pathlib.Path
+    legacy: bool = False
+
+    @property
+    def folder(self):
+        """The checkpoint's folder (for a legacy checkpoint, `checkpoints/`)."""
+        return self.weights.parent
+
+
+def checkpoints_folder(run_dir):
+    """`RUN_DIR/checkpoints`, the folder of a run's checkpoints."""
+    return pathlib.Path(run_dir) / CHECKPOINT_DIR
+
+
+def checkpoint_name(step):
+    """The folder name of the checkpoint at `step`: `step-00000123`."""
+    return f"{CHECKPOINT_PREFIX}{int(step):08d}"
+
+
+def list_checkpoints(run_dir):
+    """The complete checkpoint folders of a run, oldest first (legacy files excluded)."""
+    folder = checkpoints_folder(run_dir)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = _CHECKPOINT_NAME.match(path.name)
+        weights, state = path / CHECKPOINT_WEIGHTS, path / CHECKPOINT_STATE
+        if match and weights.is_file() and state.is_file():
+            found.append(Checkpoint(int(match.group(1)), weights, state))
+    return sorted(found, key=lambda c: c.step)
+
+
+def latest_checkpoint(run_dir):
+    """The checkpoint a run resumes from (the newest folder, else legacy files), or None.
+
+    Raises:
+        ValueError: a legacy `state.json` is damaged.
+    """
+    checkpoints = list_checkpoints(run_dir)
+    if checkpoints:
+        return checkpoints[-1]
+    folder = checkpoints_folder(run_dir)
+    weights, state = folder / LEGACY_WEIGHTS, folder / CHECKPOINT_STATE
+    if weights.is_file() and state.is_file():
+        return Checkpoint(int(_read_state(state)["step"]), weights, state, legacy=True)
+    return None
 
 
 def read_checkpoint_state(run_dir):
-    """The `state.json` dict of a run's checkpoint (with `step`), or None."""
-    weights, state = checkpoint_paths(run_dir)
-    if not (weights.exists() and state.exists()):
-        return None
-    try:
-        return json.loads(state.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{state} is damaged ({e}); delete the checkpoints folder to start over.") from None
+    """The `state.json` dict (with `step`) of the checkpoint a run resumes from, or None."""
+    checkpoint = latest_checkpoint(run_dir)
+    return None if checkpoint is None else _read_state(checkpoint.state)
 
 
-def save_checkpoint(model, run_dir, step):
-    """Writes weights + optimizer state and the step, each atomically."""
-    weights, state = checkpoint_paths(run_dir)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    tmp = weights.with_name(f".tmp-{os.getpid()}.weights.h5")
+def _read_state(path):
     try:
-        model.save_weights(str(tmp))
-        os.replace(tmp, weights)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _atomic_json(state, {"step": int(step), "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+        state = json.loads(pathlib.Path(path).read_text())
+        int(state["step"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(
+            f"{path} is damaged ({type(e).__name__}: {e}); delete its checkpoint folder to resume from "
+            "an older one, or the checkpoints folder to start over."
+        ) from None
+    return state
+
+
+def save_checkpoint(model, run_dir, step, keep=1):
+    """Writes the checkpoint at `step` as one unit: a folder renamed into place.
+
+    The folder `checkpoints/step-NNNNNNNN/` (weights + optimizer state, and
+    `state.json`) is written under a temporary name, flushed to disk and
+    renamed: a crash at any moment leaves the previous checkpoint or the new
+    one, whole. Then all but the `keep` newest checkpoints are deleted.
+
+    Args:
+        model: the model (anything with `save_weights`).
+        run_dir: the run folder.
+        step: the run's step.
+        keep: how many checkpoints to keep (at least 1).
+
+    Returns:
+        The checkpoint's folder.
+    """
+    target = checkpoints_folder(run_dir) / checkpoint_name(step)
+    if not target.is_dir():  # an existing one holds this very step
+        state = {"step": int(step), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+        iterations = optimizer_iterations(model)
+        if iterations is not None:
+            state["optimizer_iterations"] = iterations
+        with atomic_files.atomic_folder(target) as staging:
+            model.save_weights(str(staging / CHECKPOINT_WEIGHTS))
+            (staging / CHECKPOINT_STATE).write_text(json.dumps(state, indent=2) + "\n")
+    prune_checkpoints(run_dir, keep)
+    return target
+
+
+def prune_checkpoints(run_dir, keep=1):
+    """Deletes all but the `keep` newest checkpoint folders, and legacy checkpoint files.
+
+    A folder is renamed to a temporary name before it is deleted, so that a
+    half-deleted one never looks like a checkpoint.
+    """
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        return
+    for checkpoint in checkpoints[: -max(1, int(keep))]:
+        doomed = atomic_files.temporary_path(checkpoint.folder)
+        os.rename(checkpoint.folder, doomed)
+        atomic_files.remove(doomed)
+    folder = checkpoints_folder(run_dir)
+    for name in (LEGACY_WEIGHTS, CHECKPOINT_STATE):
+        atomic_files.remove(folder / name)
+
+
+def stale_files(run_dir):
+    """The temporary files and folders that interrupted writers left in a run folder.
+
+    Returns:
+        Sorted paths: those of `atomic_files` (`.NAME.tmp-XXXXXXXX`) and of
+        versions before it, in `run_dir` and its `checkpoints/`.
+    """
+    run_dir = pathlib.Path(run_dir)
+    found = []
+    for folder in (run_dir, checkpoints_folder(run_dir)):
+        if folder.is_dir():
+            found += [
+                p for p in folder.iterdir() if atomic_files.is_temporary(p.name) or _LEGACY_TEMPORARY.match(p.name)
+            ]
+    return sorted(found)
+
+
+def remove_stale_files(run_dir):
+    """Deletes `stale_files(run_dir)`; call it only while no other process trains there.
+
+    Returns:
+        The sorted paths removed, relative to `run_dir`.
+    """
+    removed = stale_files(run_dir)
+    for path in removed:
+        atomic_files.remove(path)
+    return [os.path.relpath(path, run_dir) for path in removed]
 
 
 def restore_checkpoint(model, run_dir):
-    """Loads a run's checkpoint into a compiled model. Returns its step (0 if none)."""
-    state = read_checkpoint_state(run_dir)
-    if state is None:
+    """Loads a run's latest checkpoint into a compiled model.
+
+    Weights and optimizer state (its iteration count included) come from
+    the checkpoint's weights file; the step from its `state.json`, written
+    with it.
+
+    Returns:
+        The run's step at the checkpoint (0 without a checkpoint).
+
+    Raises:
+        ValueError: the checkpoint does not fit the model, or its weights
+            and state disagree.
+    """
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
         return 0
-    weights, _ = checkpoint_paths(run_dir)
+    state = _read_state(checkpoint.state)
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     try:
-        model.load_weights(str(weights))
+        model.load_weights(str(checkpoint.weights))
     except Exception as e:  # noqa: BLE001 - re-raised naming the file
         raise ValueError(
-            f"Cannot resume from {weights} ({type(e).__name__}: {e}); it does not fit this model."
+            f"Cannot resume from {checkpoint.weights} ({type(e).__name__}: {e}); it does not fit this model."
         ) from None
+    iterations = optimizer_iterations(model)
+    if checkpoint.legacy:
+        # The old layout replaced the weights before state.json: a crash in
+        # between left the weights (and optimizer) a step ahead of the state.
+        return max(int(state["step"]), iterations or 0)
+    if "optimizer_iterations" in state and iterations != state["optimizer_iterations"]:
+        raise ValueError(
+            f"{checkpoint.folder} is inconsistent: the optimizer state is at iteration {iterations}, "
+            f"{checkpoint.state.name} says {state['optimizer_iterations']}; delete that folder to resume "
+            "from an older checkpoint."
+        )
     return int(state["step"])
+
+
+def weights_file_iterations(path):
+    """The optimizer's iteration count stored in a `.weights.h5` file, or None.
+
+    Keras stores the optimizer's variables under `optimizer/vars/`, its
+    iteration count first. Read without building a model (for checks).
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        stored = f.get("optimizer/vars/0")
+        if stored is None or stored.shape != () or stored.dtype.kind not in "iu":
+            return None
+        return int(stored[()])
+
+
+def optimizer_iterations(model):
+    """The iteration count of a model's optimizer as an int (None without one)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
 
 def model_step(model):
@@ -183,10 +372,7 @@ def model_step(model):
 
 
 def _atomic_json(path, data):
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_files.write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------- accuracy
@@ -358,7 +544,7 @@ class StepCheckpoint(keras.callbacks.Callback):
         self._save()
 
     def _save(self):
-        if self.step != self.saved_step or not checkpoint_paths(self.run_dir)[0].exists():
+        if self.step != self.saved_step or latest_checkpoint(self.run_dir) is None:
             save_checkpoint(self.model, self.run_dir, self.step)
             self.saved_step = self.step
 
@@ -520,7 +706,9 @@ def train(
     """
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_files(run_dir)
     initial_step = restore_checkpoint(model, run_dir)
+    initial_iterations = optimizer_iterations(model)
     if initial_step >= total_steps:
         metrics = evaluate(model, eval_dataset, eval_examples, eval_batches)
         return TrainingResult(initial_step, initial_step, "done", 0.0, metrics)
@@ -555,7 +743,7 @@ def train(
         # Ctrl-C: keep the steps since the last checkpoint.
         if hasattr(model, "jax_state_sync"):
             model.jax_state_sync()
-        step = model_step(model)
+        step = _interrupted_step(model, initial_step, initial_iterations, stopper.step)
         save_checkpoint(model, run_dir, step)
         (print_fn or (lambda line: print(line, flush=True)))(
             f"interrupted: checkpoint saved at step {step}; run again to continue."
@@ -569,6 +757,21 @@ def train(
         {"step": final_step, **{k: _finite(v) for k, v in metrics.items()}},
     )
     return TrainingResult(initial_step, final_step, stopper.reason or "steps", seconds, metrics)
+
+
+def _interrupted_step(model, initial_step, initial_iterations, counted_step):
+    """The run's step after a Ctrl-C, from the optimizer's iterations.
+
+    The interrupt may come after a step's update and before the callbacks
+    that count it, so the callbacks' count (`counted_step`) can be a step
+    behind the weights. (An optimizer that skips steps, such as a loss-scale
+    optimizer on non-finite gradients, counts fewer iterations than steps:
+    the larger count wins.)
+    """
+    iterations = optimizer_iterations(model)
+    if iterations is None or initial_iterations is None:
+        return counted_step
+    return max(counted_step, initial_step + iterations - initial_iterations)
 
 
 def tensorboard_available():

@@ -16,11 +16,9 @@ Everything here takes `note_seq.NoteSequence`s, so it works for the output
 of any converter's `from_tensors` and for MIDI files read from disk.
 """
 
-import os
-import pathlib
-import tempfile
-
 import numpy as np
+
+from keras_musicvae.utils import atomic_files
 
 # Drum rows, top to bottom: (label, MIDI pitches). The nine classes of
 # Magenta's reduced drum map (note-seq's DEFAULT_DRUM_TYPE_PITCHES), named;
@@ -367,20 +365,10 @@ def _set_title(fig, title):
 def save_figure(fig, path, dpi=110):
     """Writes a Figure as PNG atomically (temp file + rename) and closes it."""
     plt = _pyplot()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        return atomic_files.write_file(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"), suffix=".png")
     finally:
         plt.close(fig)
-    return path
 
 
 def save_piano_roll(sequence, path, kind=None, title=None, min_bars=1):

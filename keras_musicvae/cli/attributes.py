@@ -81,9 +81,9 @@ def register(subparsers):
     )
     apply.add_argument("--amount", type=float, default=1.0, help="scale of the vectors (default 1.0)")
     apply.add_argument(
-        "--temperature", type=float, default=0.0, help="sampling temperature, 0 = argmax (default 0)"
+        "--temperature", type=common.temperature, default=0.0, help="sampling temperature, 0 = argmax (default 0)"
     )
-    apply.add_argument("--seed", type=int, default=None, help="random seed")
+    apply.add_argument("--seed", type=common.seed, default=None, help="random seed")
     apply.add_argument("--output", required=True, help="output folder")
     apply.add_argument("--overwrite", action="store_true", help="replace existing files")
     common.add_audio_option(apply)
@@ -224,8 +224,10 @@ def run_apply(args):
     plan = common.OutputPlan(args.overwrite)
     writer.plan(plan, ["original", "modified", "attributes"])
     plan.check()
-    example = common.pick_example(input_path, converter, args.index, "--index", out_dir / "candidates", writer_kwargs)
+    requests = [common.ExampleRequest(input_path, args.index, "--index", out_dir / "candidates")]
+    found = common.read_examples(requests, converter)
     model = spec.load()
+    (example,) = common.pick_examples(requests, found, converter, writer_kwargs)
     mu, _ = model.encode(example.inputs[None], lengths=np.array([example.length]))
     shift = sum((vectors[i] for i in add), np.zeros(model.z_size)) - sum(
         (vectors[i] for i in subtract), np.zeros(model.z_size)

@@ -18,7 +18,6 @@ import json
 import os
 import pathlib
 import sys
-import tempfile
 import typing
 
 # Exit codes (documented in docs/CLI.md).
@@ -27,6 +26,7 @@ EXIT_FAILURE = 1  # bad input file, no examples, failed step
 EXIT_USAGE = 2  # bad arguments, unknown preset or hyperparameter
 EXIT_EXISTS = 3  # an output exists and --overwrite was not given
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (`| head`)
 
 DEBUG_ENV = "KERAS_MUSICVAE_DEBUG"
 
@@ -112,6 +112,68 @@ def existing_path(path, what="file or folder"):
     return path
 
 
+# ------------------------------------------------------------------ argument types
+# The most files one command makes from a count (`sample -n`, `similar -n`,
+# `interpolate --steps`): each is a model output in memory plus a MIDI and a
+# PNG file; more is better done in several runs with different seeds.
+MAX_COUNT = 1000
+# Seeds are 31-bit: every backend's random functions take them (per-stream
+# seeds are derived by adding small offsets).
+MAX_SEED = 2**31 - 1
+
+
+def temperature(text):
+    """argparse type of `--temperature` options: a finite float >= 0.
+
+    Raises:
+        argparse.ArgumentTypeError: NaN, infinite, negative or not a number
+            (argparse prefixes the flag's name).
+    """
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number >= 0 (0 = always the most likely token); got {text!r}"
+        )
+    return value
+
+
+def seed(text):
+    """argparse type of `--seed`: an integer from 0 to `MAX_SEED`."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}; got {text!r}")
+    return value
+
+
+def count(minimum=1, maximum=MAX_COUNT):
+    """argparse type of a number of outputs: an integer in `[minimum, maximum]`.
+
+    Returns:
+        A function of the option's text, for `add_argument(type=...)`.
+    """
+    import argparse
+
+    def parse(text):
+        value = int(text)  # a ValueError: argparse says "invalid int value: ..."
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from {minimum} to {maximum}; got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
 def parse_hparams(text):
     """Parses `k=v,k2=v2` hyperparameter overrides; values are JSON.
 
@@ -178,7 +240,9 @@ class OutputPlan:
         return path
 
     def check(self):
-        """Raises `OutputExistsError` naming the existing outputs."""
+        """Raises `OutputExistsError` naming the existing outputs (or a file where a folder goes)."""
+        for folder in dict.fromkeys(p.parent for p in self.paths):
+            check_output_folder(folder)
         if self.overwrite:
             return
         existing = [p for p in self.paths if p.exists()]
@@ -191,8 +255,28 @@ class OutputPlan:
             )
 
 
+def check_output_folder(path):
+    """Refuses an output folder that is an existing file, or lies under one.
+
+    Raises:
+        OutputExistsError: naming the file (exit code 3, with or without
+            `--overwrite`: a file is never replaced by a folder).
+    """
+    path = pathlib.Path(path)
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            return path
+        if folder.exists():
+            where = "is" if folder == path else f"lies under {folder}, which is"
+            raise OutputExistsError(
+                f"{path} {where} an existing file, not a folder; remove it or choose another --output."
+            )
+    return path
+
+
 def check_can_write(path, overwrite):
     path = pathlib.Path(path)
+    check_output_folder(path.parent)
     if path.exists() and not overwrite:
         raise OutputExistsError(
             f"{path} already exists; pass --overwrite to replace it, or choose another --output."
@@ -212,17 +296,10 @@ def atomic_write(path, write_fn, overwrite=False, suffix=""):
     Returns:
         `path` as a `pathlib.Path`.
     """
+    from keras_musicvae.utils import atomic_files
+
     path = check_can_write(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write_fn(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return atomic_files.write_file(path, write_fn, suffix=suffix or path.suffix)
 
 
 def write_midi(sequence, path, overwrite=False):
@@ -352,10 +429,7 @@ class ModelSpec:
         from keras_musicvae import presets
 
         self.spec = str(spec)
-        try:
-            self.folder = presets.resolve_preset(spec)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+        self.folder = resolve_preset(spec)
         try:
             self.config = presets.load_preset_config(self.folder)
         except (ValueError, FileNotFoundError) as e:
@@ -401,10 +475,7 @@ def load_model(spec, warn_no_weights=True, display_name=None, **overrides):
 
     from keras_musicvae import presets
 
-    try:
-        folder = presets.resolve_preset(spec)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    folder = resolve_preset(spec)
     has_weights = (folder / presets.WEIGHTS_FILE).exists()
     if not has_weights and warn_no_weights:
         warn(
@@ -416,6 +487,26 @@ def load_model(spec, warn_no_weights=True, display_name=None, **overrides):
     logging.getLogger("keras_musicvae.presets").setLevel(logging.ERROR)
     try:
         return MusicVAE.from_preset(str(folder), load_weights=has_weights and not overrides, **overrides)
+    except presets.PresetFileError as e:
+        raise CLIError(str(e)) from None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def resolve_preset(spec):
+    """The folder of a `--model` / `--preset` value.
+
+    Raises:
+        UsageError: an unknown preset name (the message lists close names).
+        CLIError: a path that is not a preset folder (missing, a file, no
+            config.json).
+    """
+    from keras_musicvae import presets
+
+    try:
+        return presets.resolve_preset(spec)
+    except presets.PresetFileError as e:
+        raise CLIError(str(e)) from None
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -483,38 +574,108 @@ def _reasons(report):
     return summary[len("no examples: ") :] if summary.startswith("no examples: ") else summary
 
 
-def pick_example(path, converter, index, option, candidates_dir, writer_kwargs):
-    """One example of a MIDI file: the only one, or `index`.
+class ExampleRequest(typing.NamedTuple):
+    """A MIDI input of a command and the choice of one of its examples.
 
-    When the file gives several examples and no index, writes them as MIDI +
-    PNG into `candidates_dir` and raises a `CLIError` telling the user to
-    choose one with `option`.
+    Attributes:
+        path: the MIDI file.
+        index: which of its examples (None: the only one).
+        option: the option that sets `index`, for messages (`--from-index`).
+        candidates_dir: where its examples are written when it gives several
+            and `index` is None.
+    """
+
+    path: pathlib.Path
+    index: typing.Optional[int]
+    option: str
+    candidates_dir: pathlib.Path
+
+
+def read_examples(requests, converter):
+    """The examples of each request's MIDI file; writes nothing.
+
+    Every input is checked (readable, gives examples, its index in range)
+    before a command writes anything, and the problems of all inputs are
+    reported together.
 
     Returns:
-        An `Example`.
+        A list of `ConverterTensors`, one per request.
+
+    Raises:
+        CLIError: naming every bad input (a `UsageError` when the first
+            problem is an index out of range).
     """
-    tensors, _ = examples_of_file(path, converter)
-    n = len(tensors)
-    if index is None and n == 1:
-        index = 0
-    if index is None:
-        candidates_dir = pathlib.Path(candidates_dir)
-        shown = min(n, MAX_CANDIDATES)
-        sequences = converter.from_tensors(tensors.outputs[:shown])
-        writer = MusicWriter(candidates_dir, audio="no", **writer_kwargs)
-        stems = [f"candidate_{i:03d}" for i in range(shown)]
-        for i, (sequence, stem) in enumerate(zip(sequences, stems)):
-            if not (candidates_dir / f"{stem}.mid").exists():  # same file, same candidates
-                writer.write(sequence, stem, title=f"{pathlib.Path(path).name}: {option} {i}")
-        more = f" (the first {shown} of {n} are written)" if shown < n else ""
-        raise CLIError(
-            f"{path} gives {n} possible inputs for this model; they are written to "
-            f"{candidates_dir}/candidate_*.mid{more}: pick one with {option} N (0-{n - 1}).",
+    found, errors = [], []
+    for request in requests:
+        try:
+            tensors, _ = examples_of_file(request.path, converter)
+            _check_index(request, len(tensors))
+            found.append(tensors)
+        except CLIError as e:
+            errors.append(e)
+    raise_together(errors)
+    return found
+
+
+def pick_examples(requests, found, converter, writer_kwargs):
+    """One example of each input: its only one, or its request's index.
+
+    An input that gives several examples and has no index has them written
+    as MIDI + PNG into its `candidates_dir`, and a `CLIError` tells the user
+    to choose one with its option. Call after `read_examples` (and after
+    everything else that can fail) so that nothing is written in vain.
+
+    Returns:
+        A list of `Example`s, one per request.
+    """
+    picked, errors = [], []
+    for request, tensors in zip(requests, found):
+        try:
+            picked.append(_pick(request, tensors, converter, writer_kwargs))
+        except CLIError as e:
+            errors.append(e)
+    raise_together(errors)
+    return picked
+
+
+def raise_together(errors):
+    """Raises one error made of several `CLIError`s (the first one's type and exit code)."""
+    if errors:
+        raise type(errors[0])("; ".join(str(e).rstrip(".") for e in errors) + ".", errors[0].exit_code)
+
+
+def _check_index(request, n):
+    if request.index is not None and not 0 <= request.index < n:
+        raise UsageError(
+            f"{request.option} {request.index} is out of range: {request.path} gives {n} example(s) (0-{n - 1})."
         )
-    if not 0 <= index < n:
-        raise UsageError(f"{option} {index} is out of range: {path} gives {n} example(s) (0-{n - 1}).")
+
+
+def _pick(request, tensors, converter, writer_kwargs):
+    n = len(tensors)
+    index = 0 if request.index is None and n == 1 else request.index
+    if index is None:
+        _write_candidates(request, tensors, converter, writer_kwargs)
     controls = tensors.controls[index] if tensors.controls and tensors.controls[index].shape[-1] else None
     return Example(tensors.inputs[index], tensors.outputs[index], tensors.lengths[index], controls, index)
+
+
+def _write_candidates(request, tensors, converter, writer_kwargs):
+    """Writes an input's examples to choose from; raises a `CLIError` saying so."""
+    n = len(tensors)
+    candidates_dir = pathlib.Path(request.candidates_dir)
+    shown = min(n, MAX_CANDIDATES)
+    sequences = converter.from_tensors(tensors.outputs[:shown])
+    writer = MusicWriter(candidates_dir, audio="no", **writer_kwargs)
+    stems = [f"candidate_{i:03d}" for i in range(shown)]
+    for i, (sequence, stem) in enumerate(zip(sequences, stems)):
+        if not (candidates_dir / f"{stem}.mid").exists():  # same file, same candidates
+            writer.write(sequence, stem, title=f"{pathlib.Path(request.path).name}: {request.option} {i}")
+    more = f" (the first {shown} of {n} are written)" if shown < n else ""
+    raise CLIError(
+        f"{request.path} gives {n} possible inputs for this model; they are written to "
+        f"{candidates_dir}/candidate_*.mid{more}: pick one with {request.option} N (0-{n - 1}).",
+    )
 
 
 class Example(typing.NamedTuple):

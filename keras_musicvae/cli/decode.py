@@ -27,9 +27,9 @@ def register(subparsers):
     parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
     parser.add_argument("--input", required=True, metavar="Z.npy", help="latent codes, [N, z_size] or [z_size]")
     parser.add_argument(
-        "--temperature", type=float, default=0.0, help="sampling temperature, 0 = argmax (default 0)"
+        "--temperature", type=common.temperature, default=0.0, help="sampling temperature, 0 = argmax (default 0)"
     )
-    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--seed", type=common.seed, default=None, help="random seed")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     common.add_audio_option(parser)
@@ -39,8 +39,6 @@ def register(subparsers):
 def run(args):
     import numpy as np
 
-    if args.temperature < 0:
-        raise common.UsageError(f"--temperature must be >= 0; got {args.temperature}.")
     path = common.existing_file(args.input, ".npy file")
     try:
         z = np.load(path, allow_pickle=False)

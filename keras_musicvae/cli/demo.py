@@ -101,7 +101,7 @@ def register(subparsers):
     parser.add_argument(
         "--minutes", type=float, default=6.0, help="training time in minutes (default 6; preparing the data and writing the music take about a minute more)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=common.seed, default=0, help="random seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --output")
     common.add_audio_option(parser)
     parser.set_defaults(run=run, default_backend=default_backend())

@@ -50,34 +50,32 @@ def register(subparsers):
                         help="held-out examples, a seeded subset (default 256)")
     parser.add_argument("--interpolation-pairs", type=int, default=64,
                         help="pairs of Fig. 3; 0 skips the interpolation study (default 64)")
-    parser.add_argument("--interpolation-steps", type=int, default=11,
+    parser.add_argument("--interpolation-steps", type=common.count(1), default=11,
                         help="points from A to B, endpoints included (default 11)")
-    parser.add_argument("--sample-temperature", type=float, default=1.0,
+    parser.add_argument("--sample-temperature", type=common.temperature, default=1.0,
                         help="temperature of the sampled accuracy (Table 1: 1.0; argmax is reported too)")
-    parser.add_argument("--interpolation-temperature", type=float, default=0.5,
+    parser.add_argument("--interpolation-temperature", type=common.temperature, default=0.5,
                         help="decoding temperature of the interpolations (default 0.5)")
     parser.add_argument("--attribute-examples", type=int, default=2048,
                         help="training examples that give the attribute vectors; 0 skips Fig. 4 "
                              "(default 2048)")
     parser.add_argument("--attribute-samples", type=int, default=256,
                         help="prior samples the attribute vectors are applied to (default 256)")
-    parser.add_argument("--attribute-temperature", type=float, default=0.5)
+    parser.add_argument("--attribute-temperature", type=common.temperature, default=0.5,
+                        help="decoding temperature of the attribute study (default 0.5)")
     parser.add_argument("--lm-order", type=int, default=5, help="n-gram order of the language model (default 5)")
     parser.add_argument("--batch-size", type=int, default=64, help="examples per model call (default 64)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    parser.add_argument("--seed", type=common.seed, default=0, help="seed of every random choice (default 0)")
     parser.add_argument("--name", default=None, help="the model's label in the plots")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in OUTPUT")
     parser.set_defaults(run=run)
 
 
 def run(args):
-    for flag in ("num_examples", "interpolation_steps", "batch_size", "lm_order"):
+    for flag in ("num_examples", "batch_size", "lm_order"):
         if getattr(args, flag) < 1:
             raise common.UsageError(f"--{flag.replace('_', '-')} must be at least 1; got {getattr(args, flag)}.")
     for flag in ("interpolation_pairs", "attribute_examples", "attribute_samples"):
-        if getattr(args, flag) < 0:
-            raise common.UsageError(f"--{flag.replace('_', '-')} must be >= 0; got {getattr(args, flag)}.")
-    for flag in ("sample_temperature", "interpolation_temperature", "attribute_temperature"):
         if getattr(args, flag) < 0:
             raise common.UsageError(f"--{flag.replace('_', '-')} must be >= 0; got {getattr(args, flag)}.")
     for flag, path in (("--data", args.data), ("--train-data", args.train_data)):

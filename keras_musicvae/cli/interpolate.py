@@ -34,11 +34,12 @@ def register(subparsers):
     parser.add_argument("--to", dest="end", required=True, metavar="B.mid", help="the end")
     parser.add_argument("--from-index", type=int, default=None, help="which example of --from to use")
     parser.add_argument("--to-index", type=int, default=None, help="which example of --to to use")
-    parser.add_argument("--steps", type=int, default=7, help="number of steps, endpoints included (default 7)")
+    parser.add_argument("--steps", type=common.count(2), default=7,
+        help=f"number of steps, endpoints included, 2 to {common.MAX_COUNT} (default 7)")
     parser.add_argument(
-        "--temperature", type=float, default=0.5, help="sampling temperature, 0 = argmax (default 0.5)"
+        "--temperature", type=common.temperature, default=0.5, help="sampling temperature, 0 = argmax (default 0.5)"
     )
-    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--seed", type=common.seed, default=None, help="random seed")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     common.add_audio_option(parser)
@@ -46,10 +47,6 @@ def register(subparsers):
 
 
 def run(args):
-    if args.steps < 2:
-        raise common.UsageError(f"--steps must be at least 2 (the two ends); got {args.steps}.")
-    if args.temperature < 0:
-        raise common.UsageError(f"--temperature must be >= 0; got {args.temperature}.")
     start_path = common.existing_file(args.start, "MIDI file")
     end_path = common.existing_file(args.end, "MIDI file")
     out_dir = pathlib.Path(args.output)
@@ -62,19 +59,13 @@ def run(args):
     writer.plan(plan, stems + ["interpolation"])
     plan.check()
 
-    picked, errors = [], []
-    for path, index, option, folder in (
-        (start_path, args.from_index, "--from-index", "from_candidates"),
-        (end_path, args.to_index, "--to-index", "to_candidates"),
-    ):
-        try:
-            picked.append(common.pick_example(path, converter, index, option, out_dir / folder, writer_kwargs))
-        except common.CLIError as e:  # report both inputs' problems at once
-            errors.append(e)
-    if errors:
-        raise type(errors[0])("; ".join(str(e).rstrip(".") for e in errors) + ".", errors[0].exit_code)
-    start, end = picked
+    requests = [
+        common.ExampleRequest(start_path, args.from_index, "--from-index", out_dir / "from_candidates"),
+        common.ExampleRequest(end_path, args.to_index, "--to-index", out_dir / "to_candidates"),
+    ]
+    found = common.read_examples(requests, converter)  # both inputs checked before anything is written
     model = spec.load()
+    start, end = common.pick_examples(requests, found, converter, writer_kwargs)
     sequences, num_steps = interpolate(model, converter, start, end, args.steps, args.temperature, args.seed)
     labels = [f"{a:.0%}" for a in _alphas(args.steps)]
     labels[0], labels[-1] = "start", "end"

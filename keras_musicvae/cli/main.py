@@ -59,7 +59,7 @@ examples:
 
 Run `keras-musicvae COMMAND --help` for the options and examples of a command.
 Exit codes: 0 ok, 1 failure (bad input file, no examples), 2 bad arguments,
-3 an output exists (pass --overwrite), 130 interrupted.
+3 an output exists (pass --overwrite), 130 interrupted, 141 stdout closed early.
 Set KERAS_MUSICVAE_DEBUG=1 to see Python tracebacks.
 """
 
@@ -188,7 +188,30 @@ def _quiet():
 
 # ------------------------------------------------------------------ main
 def main(argv=None):
-    """Runs the command line. Returns the exit code (the console script exits with it)."""
+    """Runs the command line. Returns the exit code (the console script exits with it).
+
+    When the reader of stdout goes away (`keras-musicvae presets | head -1`),
+    the command stops quietly with exit code 141, as Unix tools killed by
+    SIGPIPE do, instead of printing a BrokenPipeError traceback.
+    """
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _stdout_closed():
+    """Points stdout at /dev/null (Python flushes it at exit) and returns the exit code."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return common.EXIT_BROKEN_PIPE
+
+
+def _run(argv):
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet()
@@ -210,6 +233,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted.", file=sys.stderr)
         return common.EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # stdout closed: `main` stops quietly
     except common.CLIError as e:
         if common.debug_enabled():
             raise
@@ -229,6 +254,8 @@ _EXPECTED = (
     "MidiReadError",
     "AudioError",
     "CheckpointMismatchError",
+    "UnsafeBundleError",
+    "PresetFileError",
     "PermissionError",
     "IsADirectoryError",
     "NotADirectoryError",

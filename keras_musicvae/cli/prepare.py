@@ -55,13 +55,9 @@ def run(args):
     plan.check()
     converter = None
     if args.preset:
-        from keras_musicvae import presets
         from keras_musicvae.data import converter_for_preset
 
-        try:
-            presets.resolve_preset(args.preset)
-        except ValueError as e:
-            raise common.UsageError(str(e)) from None
+        common.resolve_preset(args.preset)
         converter = converter_for_preset(args.preset, mode="eval", max_tensors_per_notesequence=None)
 
     files = []

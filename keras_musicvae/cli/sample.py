@@ -26,14 +26,15 @@ def register(subparsers):
         examples=EXAMPLES,
     )
     parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
-    parser.add_argument("-n", "--num", type=int, default=8, help="number of samples (default 8)")
+    parser.add_argument("-n", "--num", type=common.count(1), default=8,
+        help=f"number of samples, at most {common.MAX_COUNT} (default 8)")
     parser.add_argument(
         "--temperature",
-        type=float,
+        type=common.temperature,
         default=0.5,
         help="sampling temperature; 0 = always the most likely token (default 0.5)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable samples")
+    parser.add_argument("--seed", type=common.seed, default=None, help="random seed, for repeatable samples")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     common.add_audio_option(parser)
@@ -41,10 +42,6 @@ def register(subparsers):
 
 
 def run(args):
-    if args.num < 1:
-        raise common.UsageError(f"-n must be at least 1; got {args.num}.")
-    if args.temperature < 0:
-        raise common.UsageError(f"--temperature must be >= 0; got {args.temperature}.")
     out_dir = pathlib.Path(args.output)
     spec = common.ModelSpec(args.model)
     if spec.control_depth:

@@ -34,11 +34,12 @@ def register(subparsers):
     parser.add_argument(
         "--similarity", type=float, default=0.8, help="how close to the input, 0-1 (default 0.8)"
     )
-    parser.add_argument("-n", "--num", type=int, default=4, help="number of variations (default 4)")
+    parser.add_argument("-n", "--num", type=common.count(1), default=4,
+        help=f"number of variations, at most {common.MAX_COUNT} (default 4)")
     parser.add_argument(
-        "--temperature", type=float, default=0.5, help="sampling temperature, 0 = argmax (default 0.5)"
+        "--temperature", type=common.temperature, default=0.5, help="sampling temperature, 0 = argmax (default 0.5)"
     )
-    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--seed", type=common.seed, default=None, help="random seed")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     common.add_audio_option(parser)
@@ -52,10 +53,6 @@ def run(args):
 
     if not 0.0 <= args.similarity <= 1.0:
         raise common.UsageError(f"--similarity must be between 0 and 1; got {args.similarity}.")
-    if args.num < 1:
-        raise common.UsageError(f"-n must be at least 1; got {args.num}.")
-    if args.temperature < 0:
-        raise common.UsageError(f"--temperature must be >= 0; got {args.temperature}.")
     input_path = common.existing_file(args.input, "MIDI file")
     out_dir = pathlib.Path(args.output)
     spec = common.ModelSpec(args.model)
@@ -67,11 +64,11 @@ def run(args):
     writer.plan(plan, ["input"] + stems + ["variations"])
     plan.check()
 
-    example = common.pick_example(
-        input_path, converter, args.index, "--index", out_dir / "candidates", writer_kwargs
-    )
-    controls = example.controls
+    requests = [common.ExampleRequest(input_path, args.index, "--index", out_dir / "candidates")]
+    found = common.read_examples(requests, converter)
     model = spec.load()
+    (example,) = common.pick_examples(requests, found, converter, writer_kwargs)
+    controls = example.controls
     mu, _ = model.encode(
         example.inputs[None],
         lengths=np.array([example.length]),

@@ -79,7 +79,7 @@ def register(subparsers):
     parser.add_argument(
         "--no-augment", action="store_true", default=None, help="no transposition augmentation"
     )
-    parser.add_argument("--seed", type=int, default=None, help="random seed of the data pipeline and weights")
+    parser.add_argument("--seed", type=common.seed, default=None, help="random seed of the data pipeline and weights")
     parser.add_argument("--workers", type=int, default=None, help="data conversion processes (default: CPUs)")
     parser.add_argument("--overwrite", action="store_true", help="start over, deleting the run in RUN_DIR")
     parser.set_defaults(run=run)
@@ -96,7 +96,7 @@ def run(args):
         raise common.UsageError(f"--batch-size must be at least 1; got {args.batch_size}.")
     if not 0 <= args.eval_fraction < 1:
         raise common.UsageError(f"--eval-fraction must be in [0, 1); got {args.eval_fraction}.")
-    run_dir = pathlib.Path(args.output)
+    run_dir = common.check_output_folder(args.output)
     previous = None
     if not args.overwrite and run_dir.is_dir():
         try:
@@ -320,7 +320,11 @@ def run_training(run_dir, options, print_fn=None):
             "backend": keras.backend.backend(),
         },
     )
-    start_step = (training.read_checkpoint_state(run_dir) or {}).get("step", 0)
+    try:
+        checkpoint = training.latest_checkpoint(run_dir)
+    except ValueError as e:
+        raise common.CLIError(str(e)) from None
+    start_step = 0 if checkpoint is None else checkpoint.step
     if start_step:
         say(f"resuming {run_dir} from step {start_step}")
     say(f"training {model.name} on {keras.backend.backend()}: batch {batch_size}, steps {start_step} -> {options.steps}"

@@ -1,6 +1,9 @@
 """Conversion of Magenta MusicVAE checkpoints into keras_musicvae presets."""
 
 from keras_musicvae.convert.magenta_checkpoint import CheckpointMismatchError
+from keras_musicvae.convert.magenta_checkpoint import UnsafeBundleError
 from keras_musicvae.convert.magenta_checkpoint import convert_magenta_checkpoint
+from keras_musicvae.convert.magenta_checkpoint import extract_bundle
 from keras_musicvae.convert.magenta_checkpoint import infer_hparams
 from keras_musicvae.convert.magenta_checkpoint import read_checkpoint
+from keras_musicvae.convert.magentajs import convert_magentajs

@@ -17,7 +17,6 @@ import logging
 import os
 import pathlib
 import re
-import shutil
 import tarfile
 import tempfile
 
@@ -34,16 +33,15 @@ class CheckpointMismatchError(ValueError):
 
 
 # --------------------------------------------------------------- locating
+class UnsafeBundleError(ValueError):
+    """A checkpoint bundle holds a member that could write outside its folder."""
+
+
 def _find_prefix(path, tmp_dir):
     """Checkpoint prefix of a prefix, a folder, or a .tar/.tar.gz bundle."""
     path = pathlib.Path(os.path.expanduser(str(path)))
-    if path.is_file() and (tarfile.is_tarfile(path)):
-        with tarfile.open(path) as bundle:
-            for member in bundle.getmembers():
-                target = (pathlib.Path(tmp_dir) / member.name).resolve()
-                if not str(target).startswith(str(pathlib.Path(tmp_dir).resolve())):
-                    raise ValueError(f"{path}: unsafe path {member.name!r} in the archive.")
-            bundle.extractall(tmp_dir)
+    if path.is_file() and tarfile.is_tarfile(path):
+        extract_bundle(path, tmp_dir)
         return _find_prefix(tmp_dir, tmp_dir)
     if path.is_dir():
         import tensorflow as tf
@@ -67,8 +65,89 @@ def _find_prefix(path, tmp_dir):
     )
 
 
+def extract_bundle(path, target_dir):
+    """Extracts a `.tar` / `.tar.gz` checkpoint bundle into `target_dir`.
+
+    Every member is checked first (nothing is written when one is refused):
+    a bundle may hold only regular files and folders at relative paths that
+    stay inside `target_dir`. Links (symbolic and hard), devices, FIFOs,
+    absolute paths and `..` are refused, since they could write or overwrite
+    files elsewhere. Python's `data` extraction filter (Python 3.11.4+)
+    applies on top of these checks.
+
+    Args:
+        path: the bundle.
+        target_dir: an existing, empty folder.
+
+    Raises:
+        UnsafeBundleError: a member is not allowed (names the bundle, the
+            member and the reason).
+        ValueError: the bundle cannot be read (truncated or corrupt).
+    """
+    root = os.path.realpath(target_dir)
+    try:
+        with tarfile.open(path) as bundle:
+            members = bundle.getmembers()
+            for member in members:
+                problem = _member_problem(member, root)
+                if problem:
+                    raise UnsafeBundleError(
+                        f"{path}: member {member.name!r} {problem}; checkpoint bundles may hold only "
+                        "regular files and folders, at relative paths inside the bundle."
+                    )
+            _extract_members(bundle, members, root, path)
+    except (tarfile.TarError, EOFError, OSError) as e:  # truncated or corrupt archives
+        raise ValueError(f"{path}: cannot read the checkpoint bundle ({e}).") from e
+
+
+def _member_problem(member, root):
+    """Why `member` of a bundle may not be extracted into `root`; None when it may."""
+    if member.issym():
+        return f"is a symbolic link (to {member.linkname!r})"
+    if member.islnk():
+        return f"is a hard link (to {member.linkname!r})"
+    if member.ischr() or member.isblk():
+        return "is a device file"
+    if member.isfifo():
+        return "is a FIFO (named pipe)"
+    if not (member.isfile() or member.isdir()):
+        return "is neither a regular file nor a folder"
+    name = member.name
+    if not name:
+        return "has an empty name"
+    if name.startswith(("/", "\\")) or pathlib.PureWindowsPath(name).drive:
+        return "has an absolute path"
+    if ".." in re.split(r"[/\\]", name):
+        return "has a '..' path component"
+    target = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([root, target]) != root:
+        return "resolves outside the folder it is extracted to"
+    return None
+
+
+def _extract_members(bundle, members, root, path):
+    """Extracts checked `members` with Python's `data` filter where Python has it."""
+    if not hasattr(tarfile, "data_filter"):  # Python < 3.11.4: the checks above suffice
+        bundle.extractall(root, members=members)  # noqa: S202 - every member checked above
+        return
+    try:
+        bundle.extractall(root, members=members, filter="data")
+    except tarfile.FilterError as e:
+        member = getattr(e, "tarinfo", None)
+        name = member.name if member is not None else "?"
+        raise UnsafeBundleError(
+            f"{path}: member {name!r} is refused by Python's tar safety filter ({e}); checkpoint "
+            "bundles may hold only regular files and folders, at relative paths inside the bundle."
+        ) from e
+
+
 def read_checkpoint(path):
-    """`{name: np.ndarray}` of a Magenta checkpoint's model variables."""
+    """`{name: np.ndarray}` of a Magenta checkpoint's model variables (a TF1
+    checkpoint, or a magenta.js folder: `config.json` + `weights_manifest.json`)."""
+    from keras_musicvae.convert import magentajs
+
+    if magentajs.is_magentajs_folder(path):
+        return magentajs.read_weights(path)
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -229,17 +308,14 @@ def _map_bar_decoder(a, bar_decoder, prefix):
         a.assign(head.w_dec_t, a.get(f"{prefix}/nade/w_dec_t"), f"{prefix}/nade/w_dec_t")
 
 
-def map_variables(model, variables):
-    """Plans the assignment of Magenta variables to the model's weights.
+def visit_model(a, model):
+    """Walks the model's weights with Magenta's variable names: the one
+    table of names, read in both directions.
 
-    Returns:
-        list of `(keras variable, value)`.
-
-    Raises:
-        CheckpointMismatchError: listing missing, unused and mis-shaped
-            variables.
+    `a` is any object with `get(name)`, `assign(keras_variable, value,
+    name)`, `dense(kernel, bias, prefix)` and `lstm(kernel, recurrent_kernel,
+    bias, prefix)` (see `_Assignments`; the exporters use it the other way).
     """
-    a = _Assignments(variables)
     encoder = model.encoder
     if model.encoder_level_lengths:
         for level, level_encoder in enumerate(encoder.levels):
@@ -270,6 +346,20 @@ def map_variables(model, variables):
             _map_bar_decoder(a, decoder.bar_decoders[0], "core_decoder/decoder")
     else:
         _map_bar_decoder(a, decoder.bar_decoders[0], "decoder")
+
+
+def map_variables(model, variables):
+    """Plans the assignment of Magenta variables to the model's weights.
+
+    Returns:
+        list of `(keras variable, value)`.
+
+    Raises:
+        CheckpointMismatchError: listing missing, unused and mis-shaped
+            variables.
+    """
+    a = _Assignments(variables)
+    visit_model(a, model)
 
     unused = sorted(set(variables) - a.used)
     problems = []

@@ -14,6 +14,8 @@ import typing
 
 import numpy as np
 
+from keras_musicvae.data import sequence_checks
+
 MODES = ("train", "eval", "infer")
 
 _CONVERTER_REGISTRY = {}
@@ -142,12 +144,55 @@ class ConversionReport:
         return "no examples: " + "; ".join(parts)
 
 
+def refusal_reason(note_sequence, limits=None):
+    """Why a converter refuses a sequence outright (a report reason), or None.
+
+    Args:
+        note_sequence: A `NoteSequence`.
+        limits: A `midi_io.MidiSanityLimits` (default `DEFAULT_LIMITS`);
+            only its length limits are used.
+
+    Returns:
+        None, or a fixed text such as "too long (more than 10,000 quarter
+        notes or 10,800 s)", the same for every sequence refused for that
+        reason (reports count reasons).
+    """
+    if limits is None:
+        from keras_musicvae.data.midi_io import DEFAULT_LIMITS as limits
+    problem = sequence_checks.sequence_problem(
+        note_sequence, limits.max_seconds, limits.max_quarter_notes
+    )
+    if problem is None:
+        return None
+    reason = problem[0]
+    if reason == sequence_checks.REASON_TOO_LONG:
+        return f"{reason} ({_length_limits_text(limits)})"
+    if reason == sequence_checks.REASON_INVALID_TEMPO:
+        return f"{reason} (NaN, infinite or not positive)"
+    return f"{reason} (NaN or infinite)"
+
+
+def _length_limits_text(limits):
+    parts = []
+    if limits.max_quarter_notes is not None:
+        parts.append(f"{limits.max_quarter_notes:,} quarter notes")
+    if limits.max_seconds is not None:
+        parts.append(f"{limits.max_seconds:,.0f} s")
+    return "more than " + " or ".join(parts)
+
+
 class DataConverter:
     """Base class of every converter (melody, drums, trio, groove, multiperf).
 
     Subclasses implement `_to_tensors(note_sequence, report)` for one
     time-change-free subsequence and `from_tensors(outputs, controls)`, and
-    list their constructor arguments in `get_config()`.
+    list their constructor arguments in `get_config()`. A subclass that
+    converts whole sequences differently overrides `_convert_sequence`.
+
+    Every sequence is checked before any quantization (`sequence_checks`):
+    a NaN, infinite or non-positive tempo, a NaN or infinite time, or a
+    sequence longer than the length limits gives no examples and one reason
+    in the report, never an exception or an unbounded amount of work.
 
     Args:
         max_tensors_per_notesequence: Cap on the examples kept per
@@ -223,16 +268,32 @@ class DataConverter:
         return ConverterTensors(*(list(col) for col in zip(*rows))) if rows else empty_tensors()
 
     # -- public API ---------------------------------------------------------
-    def to_tensors(self, note_sequence):
+    def to_tensors(self, note_sequence, limits=None):
         """Converts a NoteSequence to examples (see `ConverterTensors`).
 
         The input is not modified.
-        """
-        return self.to_tensors_with_report(note_sequence)[0]
 
-    def to_tensors_with_report(self, note_sequence):
+        Args:
+            note_sequence: An unquantized `NoteSequence`.
+            limits: A `midi_io.MidiSanityLimits` whose `max_seconds` and
+                `max_quarter_notes` bound the sequence's length (default:
+                `midi_io.DEFAULT_LIMITS`: 3 hours, 10,000 quarter notes).
+        """
+        return self.to_tensors_with_report(note_sequence, limits=limits)[0]
+
+    def to_tensors_with_report(self, note_sequence, limits=None):
         """Like `to_tensors`, also returning a `ConversionReport`."""
         report = ConversionReport()
+        problem = refusal_reason(note_sequence, limits)
+        if problem is not None:
+            report.skip(problem)
+            return empty_tensors(), report
+        tensors = self._convert_sequence(note_sequence, report)
+        report.num_examples = len(tensors)
+        return tensors, report
+
+    def _convert_sequence(self, note_sequence, report):
+        """Splits on time changes, converts each part, applies the cap."""
         if self.presplit_on_time_changes:
             from keras_musicvae.data.time_changes import split_on_time_changes
 
@@ -243,14 +304,13 @@ class DataConverter:
         for subsequence in subsequences:
             parts.append(self._to_tensors(subsequence, report))
         tensors = self._maybe_sample_tensors(concat_tensors(parts))
-        report.num_examples = len(tensors)
         if not len(tensors) and not report.reasons:
             report.skip(
                 "the sequence has no notes"
                 if not note_sequence.notes
                 else "the sequence has zero length"
             )
-        return tensors, report
+        return tensors
 
     def _to_tensors(self, note_sequence, report):
         raise NotImplementedError

@@ -22,7 +22,6 @@ import note_seq
 import numpy as np
 
 from keras_musicvae.data import drum_extraction
-from keras_musicvae.data.converter import ConversionReport
 from keras_musicvae.data.converter import DataConverter
 from keras_musicvae.data.converter import empty_tensors
 from keras_musicvae.data.converter import register_converter
@@ -245,16 +244,10 @@ class GrooveConverter(DataConverter):
         return self._infer_map if self.is_inferring else self._train_map
 
     # -- NoteSequence -> arrays --------------------------------------------
-    def to_tensors_with_report(self, note_sequence):
-        """Like `to_tensors`, also returning a `ConversionReport`.
-
-        The whole sequence is converted at once and, as in Magenta, no cap is
-        applied.
-        """
-        report = ConversionReport()
-        tensors = self._to_tensors(note_sequence, report)
-        report.num_examples = len(tensors)
-        return tensors, report
+    def _convert_sequence(self, note_sequence, report):
+        """The whole sequence is converted at once and, as in Magenta, no cap
+        is applied."""
+        return self._to_tensors(note_sequence, report)
 
     def _to_tensors(self, note_sequence, report):
         quantized = drum_extraction.quantize_or_explain(

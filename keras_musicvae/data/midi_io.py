@@ -30,6 +30,8 @@ import struct
 
 import numpy as np
 
+from keras_musicvae.data import sequence_checks
+
 # Reasons a file is rejected (the `reason` attribute of `MidiReadError`).
 REASON_UNREADABLE = "unreadable file"
 REASON_EMPTY = "empty file"
@@ -39,6 +41,8 @@ REASON_CORRUPT = "corrupt MIDI data"
 REASON_ABSURD_TEMPO = "absurd tempo"
 REASON_HUGE = "huge file"
 REASON_NO_NOTES = "no notes"
+REASON_TOO_LONG = sequence_checks.REASON_TOO_LONG
+REASON_INVALID_TIMES = sequence_checks.REASON_INVALID_TIMES
 
 MIDI_EXTENSIONS = (".mid", ".midi")
 
@@ -68,7 +72,7 @@ class MidiReadError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class MidiSanityLimits:
-    """What counts as absurd content.
+    """What counts as absurd content, and what one file may cost.
 
     Attributes:
         min_qpm: Lowest tempo accepted, in quarter notes per minute.
@@ -79,6 +83,19 @@ class MidiSanityLimits:
             before being parsed (None for no cap).
         max_ticks: Files whose last event lies beyond this tick are rejected
             as "huge file" (note-seq would allocate one float per tick).
+        max_quarter_notes: Files lasting longer than this many quarter notes
+            (at their own tempos) are rejected as "too long": a converter's
+            work and memory grow with the quantized length. None: no limit.
+        max_seconds: Files lasting longer than this many seconds are
+            rejected as "too long". None: no limit.
+        file_cpu_seconds: CPU time one file may take to be read and
+            converted in a pipeline worker process; beyond it the file is
+            skipped as "timed out". None: no limit. Not applied when
+            converting in the calling process (`num_workers` 0 or 1).
+        file_memory_bytes: Memory (address space) one file may add to a
+            pipeline worker process; beyond it the file is skipped as "out
+            of memory". None: no limit. Linux only; not applied in the
+            calling process.
         drop_zero_length_notes: Drop notes whose end is not after their
             start (counted in `MidiReadInfo.zero_length_notes_dropped`).
         require_notes: Reject files with no notes at all ("no notes").
@@ -89,6 +106,10 @@ class MidiSanityLimits:
     max_notes: int = 250_000
     max_file_bytes: int = 64 * 1024 * 1024
     max_ticks: int = 100_000_000
+    max_quarter_notes: float = sequence_checks.DEFAULT_MAX_QUARTER_NOTES
+    max_seconds: float = sequence_checks.DEFAULT_MAX_SECONDS
+    file_cpu_seconds: float = 60.0
+    file_memory_bytes: int = 2 * 1024**3
     drop_zero_length_notes: bool = True
     require_notes: bool = True
 
@@ -181,7 +202,7 @@ def midi_bytes_to_note_sequence(data, name="<bytes>", limits=None):
     try:
         ns, same_tick_notes = _FastMidiReader(data, limits, name).read()
         info.zero_length_notes_dropped += same_tick_notes
-    except MidiReadError:
+    except (MidiReadError, MemoryError):
         raise
     except Exception:  # anything unusual: note-seq's own reader decides
         ns = _read_with_note_seq(data, name)
@@ -193,8 +214,9 @@ def midi_bytes_to_note_sequence(data, name="<bytes>", limits=None):
 def check_note_sequence(note_sequence, limits=None, name="<NoteSequence>", info=None):
     """Applies the sanity checks to a NoteSequence, in place.
 
-    Drops zero-length notes (counting them in `info`), then rejects absurd
-    tempos, huge files and files with no notes.
+    Rejects absurd tempos and NaN or infinite times, drops zero-length notes
+    (counting them in `info`), then rejects sequences too long to convert
+    at bounded cost (`sequence_checks`), huge files and files with no notes.
 
     Args:
         note_sequence: A `NoteSequence` (modified in place).
@@ -206,7 +228,8 @@ def check_note_sequence(note_sequence, limits=None, name="<NoteSequence>", info=
         The `MidiReadInfo` (a new one when `info` is None).
 
     Raises:
-        MidiReadError: With reason "absurd tempo", "huge file" or "no notes".
+        MidiReadError: With reason "absurd tempo", "invalid times", "too
+            long", "huge file" or "no notes".
     """
     limits = DEFAULT_LIMITS if limits is None else limits
     info = MidiReadInfo() if info is None else info
@@ -218,6 +241,12 @@ def check_note_sequence(note_sequence, limits=None, name="<NoteSequence>", info=
                 f"{tempo.qpm:.6g} quarter notes per minute at {tempo.time:.3f} s; "
                 f"accepted: {limits.min_qpm:g} to {limits.max_qpm:g}",
             )
+    problem = sequence_checks.invalid_tempo(note_sequence)  # if min_qpm <= 0
+    if problem is not None:
+        raise MidiReadError(name, REASON_ABSURD_TEMPO, problem[1])
+    problem = sequence_checks.invalid_times(note_sequence)
+    if problem is not None:
+        raise MidiReadError(name, *problem)
     if limits.drop_zero_length_notes:
         notes = note_sequence.notes
         zero = [i for i, n in enumerate(notes) if not n.end_time > n.start_time]
@@ -227,6 +256,11 @@ def check_note_sequence(note_sequence, limits=None, name="<NoteSequence>", info=
             notes.extend(keep)
             info.zero_length_notes_dropped += len(zero)
             note_sequence.total_time = max((n.end_time for n in keep), default=0.0)
+    problem = sequence_checks.length_problem(
+        note_sequence, limits.max_seconds, limits.max_quarter_notes
+    )
+    if problem is not None:
+        raise MidiReadError(name, *problem)
     if limits.max_notes is not None and len(note_sequence.notes) > limits.max_notes:
         raise MidiReadError(
             name,
@@ -313,6 +347,8 @@ def _read_with_note_seq(data, name):
 
     try:
         return note_seq.midi_to_note_sequence(data)
+    except MemoryError:
+        raise
     except Exception as e:  # noqa: BLE001 - every note-seq/pretty_midi failure
         raise _classify_note_seq_error(e, name) from None
 

@@ -402,6 +402,18 @@ class MultiInstrumentPerformanceConverter(DataConverter):
             tracks.append(track)
         return tracks
 
+    def _instrument_count_reason(self, count):
+        """Why a hop with `count` instruments is refused."""
+        hop = self._hop_name
+        if not count:
+            return f"silent {hop}"
+        if count < self.min_num_instruments:
+            return (
+                f"{hop} with only {_count(count, 'instrument')} playing "
+                f"(at least {self.min_num_instruments} needed)"
+            )
+        return f"{hop} with {count} instruments playing (at most {self.max_num_instruments} supported)"
+
     def _hop_to_tokens(self, quantized_hop, report):
         """Token lists of one hop, or None (with the reason in `report`).
 
@@ -418,24 +430,21 @@ class MultiInstrumentPerformanceConverter(DataConverter):
             report.skip(f"{hop} with a pitch outside {self.min_pitch}-{self.max_pitch}")
             return None
 
+        if not self.drop_tracks_and_truncate:
+            # One track per instrument: refuse a hop by its count before
+            # building tracks (note-seq scans every note once per track).
+            count = len(set(note.instrument for note in quantized_hop.notes))
+            if not self.min_num_instruments <= count <= self.max_num_instruments:
+                report.skip(self._instrument_count_reason(count))
+                return None
         tracks = self._extract_tracks(quantized_hop)
         if self.drop_tracks_and_truncate and len(tracks) > self.max_num_instruments:
             keep = self._rng.choice(
                 len(tracks), self.max_num_instruments, replace=False
             )
             tracks = [tracks[i] for i in sorted(keep)]
-        if len(tracks) < self.min_num_instruments:
-            report.skip(
-                f"silent {hop}" if not tracks
-                else f"{hop} with only {_count(len(tracks), 'instrument')} playing "
-                f"(at least {self.min_num_instruments} needed)"
-            )
-            return None
-        if len(tracks) > self.max_num_instruments:
-            report.skip(
-                f"{hop} with {len(tracks)} instruments playing "
-                f"(at most {self.max_num_instruments} supported)"
-            )
+        if not self.min_num_instruments <= len(tracks) <= self.max_num_instruments:
+            report.skip(self._instrument_count_reason(len(tracks)))
             return None
         if any(t.is_drum is None or (t.program is None and not t.is_drum) for t in tracks):
             # Magenta fails here with a TypeError; MIDI files cannot produce it.

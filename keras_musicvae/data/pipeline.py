@@ -17,6 +17,17 @@ files per task, results kept in input order. A file that cannot be read or
 converted is skipped, never fatal: its reason is counted in `PipelineStats`
 and one log line names it.
 
+What one file may cost. Everywhere (workers or not), a file lasting more
+than `MidiSanityLimits.max_quarter_notes` / `max_seconds` is refused as
+"too long" before any quantization. In worker processes each file is also
+read and converted under a budget (`budget.file_budget`): beyond
+`file_cpu_seconds` of CPU time it is skipped as "timed out", beyond
+`file_memory_bytes` of added address space as "out of memory". If a worker
+dies all the same (killed by the system, a crash in C code) or stops
+answering, the pool is replaced and the files of the unfinished tasks are
+converted again one at a time, so that only the file responsible is counted,
+as "worker process died" (or "timed out").
+
 How per-epoch randomness is done. In training Magenta draws, every time a
 file is used, a fresh transposition (`NoteSequenceAugmenter`, applied to the
 NoteSequence *before* conversion, so notes pushed out of range and melodies
@@ -61,6 +72,7 @@ TensorFlow is imported lazily, so worker processes never load it.
 
 import collections
 import concurrent.futures
+import concurrent.futures.process
 import contextlib
 import dataclasses
 import glob
@@ -73,6 +85,7 @@ import time
 
 import numpy as np
 
+from keras_musicvae.data import budget
 from keras_musicvae.data import midi_io
 from keras_musicvae.data.converter import empty_tensors
 
@@ -418,47 +431,78 @@ def _load_item(item, limits, root):
 
 
 def _convert_task(task):
-    """Reads and converts the items of a task (runs in a worker process)."""
-    from keras_musicvae.data import augment as augment_lib
+    """Reads and converts the items of a task (in a worker process or not).
 
-    converter = task.converter
+    In a pool worker every item runs under the file budget of `task.limits`.
+    """
+    limits = task.limits if task.limits is not None else midi_io.DEFAULT_LIMITS
     results = []
     for index, item, variants in task.items:
         result = _ItemResult(index=index, name=item.name)
         results.append(result)
         try:
-            ns, info = _load_item(item, task.limits, task.root)
-        except midi_io.MidiReadError as e:
-            result.failure = (e.reason, e.detail)
-            continue
-        except Exception as e:  # noqa: BLE001 - never die on one file
-            result.failure = (f"read error: {type(e).__name__}", midi_io._short(str(e)))
-            continue
-        result.zero_length_notes = info.zero_length_notes_dropped
-        fresh_draw = variants is None
-        if fresh_draw:
-            rng = np.random.default_rng([task.seed, task.epoch, index, 1])
-            variants = [task.augmenter.draw(rng)] if task.augmenter else [(0, 1.0)]
-        blocks = []
-        try:
-            for v, (transposition, stretch) in enumerate(variants):
-                if task.seed is not None:
-                    # Random choices inside the converter depend only on these.
-                    key = [task.seed, index, 2, task.epoch] if fresh_draw else [task.seed, index, 3, transposition + 128]
-                    converter._rng = np.random.default_rng(key)
-                source = ns
-                if transposition or stretch != 1.0:
-                    source = augment_lib.apply_augmentation(ns, transposition, stretch)
-                tensors, report = converter.to_tensors_with_report(source)
-                if v == 0:
-                    result.num_examples = len(tensors)
-                    result.reasons = collections.Counter(report.reasons)
-                blocks.append(_to_block(tensors, converter, task.pack))
-        except Exception as e:  # noqa: BLE001 - a converter bug must not kill a run
-            result.failure = (f"converter error: {type(e).__name__}", midi_io._short(str(e)))
-            continue
-        result.blocks = blocks
+            if _IN_WORKER:
+                with budget.file_budget(limits.file_cpu_seconds, limits.file_memory_bytes):
+                    _convert_item(task, index, item, variants, result)
+            else:
+                _convert_item(task, index, item, variants, result)
+        except budget.FileTimedOut as e:
+            _fail(result, budget.REASON_TIMED_OUT, str(e))
+        except MemoryError:
+            limit = limits.file_memory_bytes
+            detail = f"more than {limit / 2**30:.3g} GiB" if _IN_WORKER and limit else ""
+            _fail(result, budget.REASON_OUT_OF_MEMORY, detail)
     return results
+
+
+def _fail(result, reason, detail):
+    result.failure = (reason, detail)
+    result.blocks = None
+    result.num_examples = 0
+    result.reasons = None
+
+
+def _convert_item(task, index, item, variants, result):
+    """Reads and converts one item into `result` (failures included)."""
+    from keras_musicvae.data import augment as augment_lib
+
+    converter = task.converter
+    try:
+        ns, info = _load_item(item, task.limits, task.root)
+    except midi_io.MidiReadError as e:
+        result.failure = (e.reason, e.detail)
+        return
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - never die on one file
+        result.failure = (f"read error: {type(e).__name__}", midi_io._short(str(e)))
+        return
+    result.zero_length_notes = info.zero_length_notes_dropped
+    fresh_draw = variants is None
+    if fresh_draw:
+        rng = np.random.default_rng([task.seed, task.epoch, index, 1])
+        variants = [task.augmenter.draw(rng)] if task.augmenter else [(0, 1.0)]
+    blocks = []
+    try:
+        for v, (transposition, stretch) in enumerate(variants):
+            if task.seed is not None:
+                # Random choices inside the converter depend only on these.
+                key = [task.seed, index, 2, task.epoch] if fresh_draw else [task.seed, index, 3, transposition + 128]
+                converter._rng = np.random.default_rng(key)
+            source = ns
+            if transposition or stretch != 1.0:
+                source = augment_lib.apply_augmentation(ns, transposition, stretch)
+            tensors, report = converter.to_tensors_with_report(source, limits=task.limits)
+            if v == 0:
+                result.num_examples = len(tensors)
+                result.reasons = collections.Counter(report.reasons)
+            blocks.append(_to_block(tensors, converter, task.pack))
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a converter bug must not kill a run
+        result.failure = (f"converter error: {type(e).__name__}", midi_io._short(str(e)))
+        return
+    result.blocks = blocks
 
 
 # ---------------------------------------------------------------------------
@@ -491,12 +535,39 @@ def _mp_context():
     return multiprocessing.get_context("spawn")
 
 
+# True in the processes of a conversion pool (set by `_init_worker`).
+_IN_WORKER = False
+
+
+def _init_worker():
+    """Pool initializer: marks the process as a worker (budgets apply)."""
+    global _IN_WORKER
+    _IN_WORKER = True
+
+
+def _wall_clock_limit(task):
+    """Seconds to wait for a task before taking its worker for stuck.
+
+    A backstop only: workers enforce CPU-time budgets themselves. None when
+    the limits set no CPU budget.
+    """
+    limits = task.limits if task.limits is not None else midi_io.DEFAULT_LIMITS
+    if not limits.file_cpu_seconds:
+        return None
+    return 60.0 + 4.0 * limits.file_cpu_seconds * len(task.items)
+
+
+_POOL_FAILURES = (concurrent.futures.process.BrokenProcessPool, concurrent.futures.TimeoutError)
+
+
 class _Runner:
     """Runs `_convert_task` over tasks, results in task order.
 
     With `num_workers <= 1` everything runs in this process; otherwise in a
     process pool, with at most `2 * num_workers` tasks in flight (memory
-    stays bounded however many files there are).
+    stays bounded however many files there are). When a worker dies or stops
+    answering, the pool is replaced and the unfinished tasks are run again
+    one file at a time (`_run_alone`).
     """
 
     def __init__(self, num_workers):
@@ -519,19 +590,73 @@ class _Runner:
             for task in tasks:
                 yield _convert_task(task)
             return
-        if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.num_workers, mp_context=_mp_context()
-            )
         tasks = iter(tasks)
-        pending = collections.deque(self._submit(t) for t in itertools.islice(tasks, 2 * self.num_workers))
+        pending = collections.deque()
+        self._fill(pending, tasks)
         while pending:
-            results = pending.popleft().result()
-            for task in itertools.islice(tasks, 1):
-                pending.append(self._submit(task))
-            yield results
+            task, future = pending.popleft()
+            try:
+                results = future.result(timeout=_wall_clock_limit(task))
+            except _POOL_FAILURES as error:
+                yield from self._recover([(task, future)] + list(pending), error)
+                pending.clear()
+            else:
+                yield results
+            self._fill(pending, tasks)
+
+    def _fill(self, pending, tasks):
+        """Submits tasks until `2 * num_workers` are in flight."""
+        for task in itertools.islice(tasks, max(0, 2 * self.num_workers - len(pending))):
+            pending.append((task, self._submit(task)))
+
+    def _recover(self, unfinished, error):
+        """After a dead or stuck worker: the results of `unfinished`, in order."""
+        logger.warning(
+            "A conversion worker %s; converting the files of %d unfinished task(s) one at a time",
+            "stopped answering" if isinstance(error, TimeoutError) else "died",
+            len(unfinished),
+        )
+        self._discard_pool()
+        for task, future in unfinished:
+            yield _finished_result(future) or self._run_alone(task)
+
+    def _run_alone(self, task):
+        """Runs each item of `task` as its own task; a dead worker fails only it."""
+        results = []
+        for entry in task.items:
+            single = dataclasses.replace(task, items=[entry])
+            try:
+                results.extend(self._submit(single).result(timeout=_wall_clock_limit(single)))
+            except _POOL_FAILURES as error:
+                self._discard_pool()
+                index, item, _ = entry
+                result = _ItemResult(index=index, name=item.name)
+                if isinstance(error, TimeoutError):
+                    _fail(result, budget.REASON_TIMED_OUT, "the worker stopped answering")
+                else:
+                    _fail(result, budget.REASON_WORKER_DIED, "killed by the system or crashed")
+                results.append(result)
+        return results
+
+    def _discard_pool(self):
+        """Kills the pool's workers (a dead or stuck pool) and forgets it."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if hasattr(pool, "kill_workers"):  # Python >= 3.14
+            pool.kill_workers()
+        else:
+            processes = getattr(pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def _submit(self, task):
+        """Submits a task; a broken pool gives a future holding its error."""
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.num_workers, mp_context=_mp_context(), initializer=_init_worker
+            )
         # Workers start inside `submit`. A fork-server / spawn worker
         # re-imports the main script unless told otherwise, which runs a
         # script without an `if __name__ == "__main__":` guard again; it is
@@ -539,8 +664,20 @@ class _Runner:
         uses_main = any(
             type(obj).__module__ == "__main__" for obj in (task.converter, task.augmenter) if obj is not None
         )
-        with contextlib.nullcontext() if uses_main else _main_module_hidden():
-            return self._pool.submit(_convert_task, task)
+        try:
+            with contextlib.nullcontext() if uses_main else _main_module_hidden():
+                return self._pool.submit(_convert_task, task)
+        except concurrent.futures.process.BrokenProcessPool as error:
+            future = concurrent.futures.Future()
+            future.set_exception(error)
+            return future
+
+
+def _finished_result(future):
+    """A future's results if it completed successfully, else None."""
+    if future.done() and not future.cancelled() and future.exception() is None:
+        return future.result()
+    return None
 
 
 @contextlib.contextmanager

@@ -4,7 +4,8 @@ import contextlib
 import os
 import pathlib
 import shutil
-import tempfile
+
+from keras_musicvae.utils import atomic_files
 
 
 @contextlib.contextmanager
@@ -29,7 +30,7 @@ def atomic_destination(path, overwrite=False):
             "version folder, e.g. <model>/2, for TF Serving)."
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    staging = atomic_files.create_temporary_folder(path)
     target = staging / path.name
     try:
         yield target
@@ -37,7 +38,7 @@ def atomic_destination(path, overwrite=False):
             raise RuntimeError(f"The export wrote nothing to {target}.")
         backup = None
         if path.exists():
-            backup = path.parent / f".{path.name}.old-{staging.name[-8:]}"
+            backup = atomic_files.temporary_path(path)
             os.replace(path, backup)
         try:
             os.replace(target, path)

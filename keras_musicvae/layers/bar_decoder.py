@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_musicvae.layers.initial_state import InitialStateDense
 from keras_musicvae.layers.lstm import LSTMStack
+from keras_musicvae.layers.precision import compute_weight
 from keras_musicvae.utils.building import build_once
 
 
@@ -24,6 +25,12 @@ class BarDecoder(keras.layers.Layer):
     running, scheduled sampling) uses `step` inside the loops of
     `keras_musicvae.layers.decoding`; both share the same weights.
 
+    Precision: everything runs in the compute dtype except the LSTM cell
+    state (float32 under a half-precision policy); the head's losses and
+    sampling work in float32 (see the heads). The step-loop helpers read the
+    weights in the compute dtype whoever calls them (`step_params` reads them
+    once per loop).
+
     Args:
         units: list of ints (`dec_rnn_size`).
         head: an `OutputHead` (categorical, multi-stream, groove, NADE).
@@ -39,7 +46,7 @@ class BarDecoder(keras.layers.Layer):
         training: bool.
 
     Returns:
-        logits `[B, T, head.logits_depth]`.
+        logits `[B, T, head.logits_depth]`, in the compute dtype.
     """
 
     def __init__(
@@ -53,8 +60,12 @@ class BarDecoder(keras.layers.Layer):
         self.conditioning_dim = int(conditioning_dim)
         self.control_depth = int(control_depth)
         self.dropout_rate = float(dropout_rate)
-        self.initial_state = InitialStateDense(self.units, name="initial_state")
-        self.lstm = LSTMStack(self.units, dropout_rate=self.dropout_rate, name="lstm")
+        self.initial_state = InitialStateDense(
+            self.units, name="initial_state", dtype=self.dtype_policy
+        )
+        self.lstm = LSTMStack(
+            self.units, dropout_rate=self.dropout_rate, name="lstm", dtype=self.dtype_policy
+        )
 
     @property
     def token_depth(self):
@@ -71,31 +82,51 @@ class BarDecoder(keras.layers.Layer):
         self.built = True
 
     # -- pieces of the first layer's input projection ------------------------
-    def _kernel_blocks(self):
-        kernel = self.lstm.kernels[0]
+    # Inputs of these helpers are cast to the compute dtype, like a layer
+    # call's inputs.
+    def _kernel_blocks(self, params=None):
+        if params is None:
+            kernel = compute_weight(self, self.lstm.kernels[0])
+        else:
+            kernel = params["lstm"][0][0]
         d, c = self.token_depth, self.conditioning_dim
         return kernel[:d], kernel[d : d + c], kernel[d + c :]
 
-    def token_projection(self, tokens):
+    def step_params(self):
+        """The LSTM's and the head's weights in the compute dtype, read once
+        before a step loop (see `LSTMStack.step_params`)."""
+        return {"lstm": self.lstm.step_params(), "head": self.head.step_params()}
+
+    def token_projection(self, tokens, params=None):
         """`tokens @ kernel[token rows]`: `[..., D]` -> `[..., 4H_0]`."""
-        return ops.matmul(tokens, self._kernel_blocks()[0])
+        tokens = ops.cast(tokens, self.compute_dtype)
+        return ops.matmul(tokens, self._kernel_blocks(params)[0])
 
     def conditioning_projection(self, conditioning):
         """`conditioning @ kernel[conditioning rows] + bias`, `[..., 4H_0]`."""
-        return ops.matmul(conditioning, self._kernel_blocks()[1]) + self.lstm.biases[0]
+        conditioning = ops.cast(conditioning, self.compute_dtype)
+        bias = compute_weight(self, self.lstm.biases[0])
+        return ops.matmul(conditioning, self._kernel_blocks()[1]) + bias
 
     def control_projection(self, controls):
         """`controls @ kernel[control rows]`, `[..., 4H_0]`."""
+        controls = ops.cast(controls, self.compute_dtype)
         return ops.matmul(controls, self._kernel_blocks()[2])
 
-    def step(self, first_layer_gate_inputs, states):
+    def step(self, first_layer_gate_inputs, states, params=None):
         """One decoder step from the first layer's gate inputs.
+
+        Args:
+            first_layer_gate_inputs: `[B, 4H_0]`, compute dtype.
+            states: list of `(h, c)` per layer.
+            params: `step_params()` (None: read the variables here).
 
         Returns:
             `(logits [B, logits_depth], new_states)`.
         """
-        hidden, states = self.lstm.step(first_layer_gate_inputs, states)
-        return self.head(hidden), states
+        params = self.step_params() if params is None else params
+        hidden, states = self.lstm.step(first_layer_gate_inputs, states, params["lstm"])
+        return self.head.project(hidden, params["head"]), states
 
     # -- teacher forcing -----------------------------------------------------
     def call(self, decoder_inputs, conditioning, controls=None, training=False):

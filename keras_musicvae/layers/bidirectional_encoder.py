@@ -4,7 +4,9 @@ import keras
 from keras import ops
 
 from keras_musicvae.layers.lstm import lstm_recurrence
+from keras_musicvae.layers.lstm import orthogonal
 from keras_musicvae.layers.lstm import unit_forget_bias
+from keras_musicvae.layers.precision import compute_weight
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -31,7 +33,8 @@ class BidirectionalEncoder(keras.layers.Layer):
         training: bool.
 
     Returns:
-        `[B, 2 * units[-1]]`.
+        `[B, 2 * units[-1]]`, in the compute dtype (products in the compute
+        dtype, cell states in float32: see `lstm_recurrence.py`).
     """
 
     def __init__(self, units, input_dim, dropout_rate=0.0, **kwargs):
@@ -60,7 +63,7 @@ class BidirectionalEncoder(keras.layers.Layer):
                     self.add_weight(
                         name=f"{direction}_recurrent_kernel_{i}",
                         shape=(units, 4 * units),
-                        initializer="orthogonal",
+                        initializer=orthogonal(),
                     ),
                     self.add_weight(
                         name=f"{direction}_bias_{i}",
@@ -86,11 +89,15 @@ class BidirectionalEncoder(keras.layers.Layer):
             masks = [mask, ops.flip(mask, axis=1)]
         x = inputs
         for i, units in enumerate(self.units):
-            fw_kernel, fw_recurrent, fw_bias = self.direction_weights[i]["fw"]
-            bw_kernel, bw_recurrent, bw_bias = self.direction_weights[i]["bw"]
+            fw_kernel, fw_recurrent, fw_bias = (
+                compute_weight(self, w) for w in self.direction_weights[i]["fw"]
+            )
+            bw_kernel, bw_recurrent, bw_bias = (
+                compute_weight(self, w) for w in self.direction_weights[i]["bw"]
+            )
             x_fw = self._dropout(x, training)
             x_bw = ops.flip(self._dropout(x, training), axis=1)
-            zeros = ops.zeros((batch_size, units), inputs.dtype)
+            zeros = ops.zeros((batch_size, units), self.compute_dtype)
             (out_fw, out_bw_reversed), (state_fw, state_bw) = lstm_recurrence(
                 [ops.matmul(x_fw, fw_kernel) + fw_bias, ops.matmul(x_bw, bw_kernel) + bw_bias],
                 [fw_recurrent, bw_recurrent],

@@ -36,8 +36,12 @@ class Conductor(keras.layers.Layer):
         self.num_segments = int(num_segments)
         self.z_size = int(z_size)
         self.dropout_rate = float(dropout_rate)
-        self.initial_state = InitialStateDense(self.units, name="initial_state")
-        self.lstm = LSTMStack(self.units, dropout_rate=self.dropout_rate, name="lstm")
+        self.initial_state = InitialStateDense(
+            self.units, name="initial_state", dtype=self.dtype_policy
+        )
+        self.lstm = LSTMStack(
+            self.units, dropout_rate=self.dropout_rate, name="lstm", dtype=self.dtype_policy
+        )
 
     @property
     def output_dim(self):
@@ -50,7 +54,7 @@ class Conductor(keras.layers.Layer):
 
     def call(self, z, training=False):
         states = self.initial_state(z)
-        zeros = ops.zeros((ops.shape(z)[0], self.num_segments, 1), dtype=z.dtype)
+        zeros = ops.zeros((ops.shape(z)[0], self.num_segments, 1), dtype=self.compute_dtype)
         embeddings, _ = self.lstm(zeros, initial_state=states, training=training)
         return embeddings
 

@@ -11,9 +11,18 @@ Everything that does not depend on the previous step is computed before the
 loop: initial states and conditioning projections of every segment, the
 projections of the controls and of the teacher-forcing inputs, and the random
 noise (so the loop holds no random state and compiles on every backend).
+
+Precision: the loop runs in the bar decoders' compute dtype (conditionings,
+hidden states, tokens and logits), with the weights cast to it once before
+the loop (`BarDecoder.step_params`: under a mixed policy the float32
+variables are not re-cast at every step). The LSTM cell states are carried
+in float32 under a half-precision policy (`lstm_recurrence.py`), and the
+heads take their sampling decisions in float32 (`heads/output_head.py`).
 """
 
 from keras import ops
+
+from keras_musicvae.layers.precision import accumulation_dtype
 
 
 def run_decoding_loop(
@@ -48,12 +57,14 @@ def run_decoding_loop(
 
     Returns:
         `(samples, logits)`: lists (per stream) of `[B, T, D_i]` and
-        `[B, T, U_i]`.
+        `[B, T, U_i]`, in the decoders' compute dtype.
     """
     batch_size = ops.shape(conditionings)[0]
     num_segments = conditionings.shape[1]
     num_steps = num_segments * segment_length
-    dtype = conditionings.dtype
+    dtype = bar_decoders[0].compute_dtype
+    cell_dtype = accumulation_dtype(dtype)
+    conditionings = ops.cast(conditionings, dtype)
     flat_conditionings = ops.reshape(conditionings, (-1, conditionings.shape[-1]))
 
     def time_major(x):
@@ -63,11 +74,14 @@ def run_decoding_loop(
     init = []
     for i, decoder in enumerate(bar_decoders):
         states = decoder.initial_state(flat_conditionings)
-        # [S, B, H] per layer, for a gather by segment index inside the loop.
+        # [S, B, H] per layer, for a gather by segment index inside the loop;
+        # h in the compute dtype, c in float32 for half-precision policies.
         segment_states = [
             tuple(
-                time_major(ops.reshape(s, (batch_size, num_segments, s.shape[-1])))
-                for s in state
+                time_major(
+                    ops.reshape(ops.cast(s, d), (batch_size, num_segments, s.shape[-1]))
+                )
+                for s, d in zip(state, (dtype, cell_dtype))
             )
             for state in states
         ]
@@ -78,6 +92,7 @@ def run_decoding_loop(
             "decoder": decoder,
             "segment_states": segment_states,
             "conditioning_projection": conditioning_projection,
+            "params": decoder.step_params(),
         }
         per_stream.append(stream)
         for h, c in segment_states:
@@ -126,14 +141,14 @@ def run_decoding_loop(
                 conditioning = ops.take(stream["conditioning_projection"], segment, axis=0)
             else:
                 conditioning = stream["conditioning_projection"][0]
-            token_gates = decoder.token_projection(prev_token)
+            token_gates = decoder.token_projection(prev_token, stream["params"])
             if teacher_inputs is not None:
                 mix = ops.logical_and(inputs["use_sample"], ops.logical_not(segment_start))
                 token_gates = ops.where(mix, token_gates, inputs["teacher"][i])
             gates = token_gates + conditioning
             if controls is not None:
                 gates = gates + inputs["control"][i]
-            logits, states = decoder.step(gates, states)
+            logits, states = decoder.step(gates, states, stream["params"])
             sample = decoder.head.sample(logits, temperature, inputs["noise"][i])
             for h, c in states:
                 new_carry += [h, c]

@@ -53,6 +53,7 @@ class HierarchicalEncoder(keras.layers.Layer):
                 level_input,
                 dropout_rate=self.dropout_rate,
                 name=f"level_{level}",
+                dtype=self.dtype_policy,
             )
             self.levels.append(encoder)
             level_input = encoder.output_dim

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_musicvae.layers.precision import compute_weight
+
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
 class InitialStateDense(keras.layers.Layer):
@@ -20,7 +22,8 @@ class InitialStateDense(keras.layers.Layer):
         conditioning: `[B, C]`.
 
     Returns:
-        list of `(h, c)` pairs, `[B, units[k]]` each.
+        list of `(h, c)` pairs, `[B, units[k]]` each, in the compute dtype
+        (the LSTM casts `c` to float32 when it starts its loop).
     """
 
     def __init__(self, units, **kwargs):
@@ -38,7 +41,8 @@ class InitialStateDense(keras.layers.Layer):
         self.built = True
 
     def call(self, conditioning):
-        flat = ops.tanh(ops.matmul(conditioning, self.kernel) + self.bias)
+        kernel, bias = compute_weight(self, self.kernel), compute_weight(self, self.bias)
+        flat = ops.tanh(ops.matmul(conditioning, kernel) + bias)
         states = []
         offset = 0
         for units in self.units:

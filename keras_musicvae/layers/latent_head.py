@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_musicvae.layers.precision import accumulation_dtype
+
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
 class LatentHead(keras.layers.Layer):
@@ -10,6 +12,14 @@ class LatentHead(keras.layers.Layer):
 
     Kernels are initialised with stddev 0.001, as Magenta's `encoder/mu` and
     `encoder/sigma`. `sigma` is a standard deviation.
+
+    Precision: whatever the dtype policy, this head computes in float32 (its
+    variables follow the policy; a mixed policy's are float32 and are read
+    without autocasting) and returns float32 `mu` and `sigma`, and `sample`
+    a float32 z. The KL sums `mu^2 + sigma^2 - 1 - 2 log sigma` over up to
+    512 dimensions, whose terms nearly cancel near the prior (sigma near 1,
+    where bfloat16's spacing is 1/128); the cost is one small product per
+    sequence. The decoder casts z to its compute dtype.
 
     Args:
         z_size: int, latent size.
@@ -19,7 +29,8 @@ class LatentHead(keras.layers.Layer):
         encoding: `[B, input_dim]`.
 
     Returns:
-        `(mu, sigma)`, each `[B, z_size]`.
+        `(mu, sigma)`, each `[B, z_size]`, float32 (float64 under a float64
+        policy).
     """
 
     def __init__(self, z_size, input_dim, **kwargs):
@@ -31,17 +42,36 @@ class LatentHead(keras.layers.Layer):
     def build(self, input_shape=None):
         init = keras.initializers.RandomNormal(stddev=0.001)
         shape = (self.input_dim, self.z_size)
-        self.mu_kernel = self.add_weight(name="mu_kernel", shape=shape, initializer=init)
-        self.mu_bias = self.add_weight(name="mu_bias", shape=(self.z_size,), initializer="zeros")
-        self.sigma_kernel = self.add_weight(name="sigma_kernel", shape=shape, initializer=init)
+        # autocast=False: read in the variable dtype (float32 under a mixed
+        # policy) inside `__call__` too, for the float32 arithmetic below.
+        self.mu_kernel = self.add_weight(
+            name="mu_kernel", shape=shape, initializer=init, autocast=False
+        )
+        self.mu_bias = self.add_weight(
+            name="mu_bias", shape=(self.z_size,), initializer="zeros", autocast=False
+        )
+        self.sigma_kernel = self.add_weight(
+            name="sigma_kernel", shape=shape, initializer=init, autocast=False
+        )
         self.sigma_bias = self.add_weight(
-            name="sigma_bias", shape=(self.z_size,), initializer="zeros"
+            name="sigma_bias", shape=(self.z_size,), initializer="zeros", autocast=False
         )
         self.built = True
 
+    @property
+    def output_dtype(self):
+        """The dtype of `mu`, `sigma` and z: float32 for half policies."""
+        return accumulation_dtype(self.compute_dtype)
+
     def call(self, encoding):
-        mu = ops.matmul(encoding, self.mu_kernel) + self.mu_bias
-        sigma = ops.softplus(ops.matmul(encoding, self.sigma_kernel) + self.sigma_bias)
+        dtype = self.output_dtype
+        encoding = ops.cast(encoding, dtype)
+
+        def dense(kernel, bias):
+            return ops.matmul(encoding, ops.cast(kernel, dtype)) + ops.cast(bias, dtype)
+
+        mu = dense(self.mu_kernel, self.mu_bias)
+        sigma = ops.softplus(dense(self.sigma_kernel, self.sigma_bias))
         return mu, sigma
 
     def sample(self, mu, sigma, seed=None):

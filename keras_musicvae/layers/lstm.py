@@ -14,6 +14,9 @@ recurrent_kernel` and the gates, and its backward pass is hand-written (see
 `lstm_recurrence.py`). Several independent recurrences (e.g. the forward and
 backward directions of a bidirectional layer) advance in the same loop
 iteration.
+
+Precision: products in the layer's compute dtype, cell state in float32
+under a half-precision policy (see `lstm_recurrence.py` and `precision.py`).
 """
 
 import keras
@@ -21,6 +24,7 @@ from keras import ops
 
 from keras_musicvae.layers.lstm_recurrence import lstm_gates
 from keras_musicvae.layers.lstm_recurrence import lstm_recurrence  # noqa: F401 (re-export)
+from keras_musicvae.layers.precision import compute_weight
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -67,7 +71,7 @@ class LSTMStack(keras.layers.Layer):
                 self.add_weight(
                     name=f"recurrent_kernel_{k}",
                     shape=(units, 4 * units),
-                    initializer="orthogonal",
+                    initializer=orthogonal(),
                 )
             )
             self.biases.append(
@@ -88,27 +92,50 @@ class LSTMStack(keras.layers.Layer):
             for u in self.units
         ]
 
-    def input_projection(self, inputs, layer=0):
-        """`inputs @ kernel_layer + bias_layer` (any leading shape)."""
-        return ops.matmul(inputs, self.kernels[layer]) + self.biases[layer]
+    def step_params(self):
+        """The weights in the compute dtype: `(kernels, recurrent_kernels,
+        biases)` lists.
 
-    def step(self, layer0_gate_inputs, states):
+        A step loop reads them once, before the loop, and passes them to
+        `step`: under a mixed policy the float32 variables are then cast to
+        the compute dtype once per sequence, not once per step.
+        """
+        return (
+            [compute_weight(self, w) for w in self.kernels],
+            [compute_weight(self, w) for w in self.recurrent_kernels],
+            [compute_weight(self, w) for w in self.biases],
+        )
+
+    def input_projection(self, inputs, layer=0, params=None):
+        """`inputs @ kernel_layer + bias_layer` (any leading shape)."""
+        if params is None:
+            kernel = compute_weight(self, self.kernels[layer])
+            bias = compute_weight(self, self.biases[layer])
+        else:
+            kernel, bias = params[0][layer], params[2][layer]
+        return ops.matmul(inputs, kernel) + bias
+
+    def step(self, layer0_gate_inputs, states, params=None):
         """Advances every layer one step.
 
         Args:
             layer0_gate_inputs: `[B, 4H_0]`: the first layer's input
                 projection for this step (bias included).
-            states: list of `(h, c)` per layer.
+            states: list of `(h, c)` per layer (`h` in the compute dtype, `c`
+                in float32 under a half-precision policy).
+            params: `step_params()`, read once outside the loop (None: read
+                the variables here).
 
         Returns:
             `(h_top, new_states)`.
         """
+        params = self.step_params() if params is None else params
         new_states = []
         gate_inputs = layer0_gate_inputs
         for k, (h, c) in enumerate(states):
             if k > 0:
-                gate_inputs = self.input_projection(new_states[-1][0], k)
-            h, c = lstm_gates(gate_inputs + ops.matmul(h, self.recurrent_kernels[k]), c)
+                gate_inputs = self.input_projection(new_states[-1][0], k, params)
+            h, c = lstm_gates(gate_inputs + ops.matmul(h, params[1][k]), c)
             new_states.append((h, c))
         return new_states[-1][0], new_states
 
@@ -156,6 +183,21 @@ class LSTMStack(keras.layers.Layer):
         config = super().get_config()
         config.update({"units": self.units, "dropout_rate": self.dropout_rate})
         return config
+
+
+def orthogonal():
+    """Keras' orthogonal initializer, computed in float32 and cast.
+
+    A bfloat16 policy creates bfloat16 variables, and TensorFlow has no
+    bfloat16 QR decomposition; computing in float32 also keeps the matrix
+    orthogonal to float32 accuracy before rounding.
+    """
+    base = keras.initializers.Orthogonal()
+
+    def initializer(shape, dtype=None):
+        return ops.cast(base(shape, dtype="float32"), dtype or "float32")
+
+    return initializer
 
 
 def unit_forget_bias(units):

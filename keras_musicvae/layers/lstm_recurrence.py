@@ -16,22 +16,44 @@ ordinary autodiff outside this function.
 
 `lstm_recurrence(..., fused_gradient=False)` runs the same forward loop
 under plain autodiff (the reference the tests compare against).
+
+Precision: the inputs' dtype is the compute dtype (bfloat16 / float16 under
+a mixed or half policy). The matrix products `h @ recurrent_kernel` (forward)
+and `d_gates @ recurrent_kernel^T`, `H_prev^T @ dGates` (backward) run in it,
+and `h`, the outputs, the saved gate activations and the gate gradients are
+stored in it (half the memory of float32). The cell state `c` and the
+gradients carried from step to step (`dh`, `dc`) stay float32
+(`accumulation_dtype`): `c` is a running sum over the whole sequence, and in
+bfloat16 (8-bit mantissa) each step would round away contributions smaller
+than 1/256 of it; `dc` is the same sum backwards. The gate nonlinearities
+are computed in float32 from the half-precision pre-activations (elementwise
+work, cheap next to the products). With a float32 policy every cast here is
+a no-op and the arithmetic is unchanged.
 """
 
 import keras
 from keras import ops
 
+from keras_musicvae.layers.precision import accumulation_dtype
+
 
 def lstm_gates(gate_inputs, cell_state):
     """One LSTM update from pre-activations `[B, 4H]` (gates i, f, c, o).
 
+    The gates and the new cell state are computed in float32 when
+    `gate_inputs` are half precision (see the module docstring); `h` comes
+    back in `gate_inputs`' dtype, `c` in float32 (or `gate_inputs`' dtype
+    when that is float32 or wider).
+
     Returns:
         `(h, c)`, each `[B, H]`.
     """
-    i, f, g, o = ops.split(gate_inputs, 4, axis=-1)
-    c = ops.sigmoid(f) * cell_state + ops.sigmoid(i) * ops.tanh(g)
+    dtype = keras.backend.standardize_dtype(gate_inputs.dtype)
+    accumulate = accumulation_dtype(dtype)
+    i, f, g, o = ops.split(ops.cast(gate_inputs, accumulate), 4, axis=-1)
+    c = ops.sigmoid(f) * ops.cast(cell_state, accumulate) + ops.sigmoid(i) * ops.tanh(g)
     h = ops.sigmoid(o) * ops.tanh(c)
-    return h, c
+    return ops.cast(h, dtype), c
 
 
 def _time_major(x):
@@ -51,7 +73,9 @@ def lstm_recurrence(
         input_projections: list of `[B, T, 4H_i]` tensors (inputs already
             multiplied by the kernel, bias added).
         recurrent_kernels: list of `[H_i, 4H_i]` tensors.
-        initial_states: list of `(h, c)` pairs, each `[B, H_i]`.
+        initial_states: list of `(h, c)` pairs, each `[B, H_i]` (any float
+            dtype: `h` is cast to the inputs' dtype, `c` to float32 for
+            half-precision inputs).
         masks: None, or a list of `[B, T]` boolean tensors; where a mask is
             False the state is carried unchanged and the output is zero
             (steps past a sequence's length).
@@ -60,25 +84,31 @@ def lstm_recurrence(
 
     Returns:
         `(outputs, final_states)`: a list of `[B, T, H_i]` hidden-state
-        sequences and a list of final `(h, c)` pairs.
+        sequences and a list of final `(h, c)` pairs, all in the inputs'
+        dtype.
     """
     num = len(input_projections)
     units = [int(r.shape[0]) for r in recurrent_kernels]
-    dtype = input_projections[0].dtype
+    dtype = keras.backend.standardize_dtype(input_projections[0].dtype)
+    accumulate = accumulation_dtype(dtype)
+    input_projections = [ops.cast(p, dtype) for p in input_projections]
     if masks is None:
         batch, steps = ops.shape(input_projections[0])[0], ops.shape(input_projections[0])[1]
-        masks = [ops.ones((batch, steps), dtype=dtype)] * num
-    masks = [ops.cast(m, dtype) for m in masks]
+        masks = [ops.ones((batch, steps), dtype=accumulate)] * num
+    masks = [ops.cast(m, accumulate) for m in masks]
     # Read variables here, outside the custom-gradient function (TensorFlow's
-    # eager custom_gradient would otherwise ask for their gradients itself).
+    # eager custom_gradient would otherwise ask for their gradients itself),
+    # in the compute dtype (a mixed policy's variables are float32).
     recurrent_kernels = [
-        ops.copy(r) if isinstance(r, keras.Variable) else r for r in recurrent_kernels
+        ops.cast(ops.copy(r) if isinstance(r, keras.Variable) else r, dtype)
+        for r in recurrent_kernels
     ]
     args = (
-        list(input_projections)
+        input_projections
         + recurrent_kernels
-        + [h for h, _ in initial_states]
-        + [c for _, c in initial_states]
+        + [ops.cast(h, dtype) for h, _ in initial_states]
+        # The cell state is carried in float32 (module docstring).
+        + [ops.cast(c, accumulate) for _, c in initial_states]
         + masks
     )
     if fused_gradient:
@@ -108,6 +138,8 @@ def _split_args(num, args):
 def _forward_packed(num, args):
     """Forward loop; returns the packed outputs and what the backward needs."""
     projections, kernels, h0, c0, masks = _split_args(num, args)
+    dtype = keras.backend.standardize_dtype(projections[0].dtype)
+    accumulate = accumulation_dtype(dtype)
     xs = [_time_major(p) for p in projections] + [
         ops.expand_dims(_time_major(m), -1) for m in masks
     ]
@@ -117,15 +149,17 @@ def _forward_packed(num, args):
         for i in range(num):
             h, c = carry[4 * i], carry[4 * i + 1]
             keep = step_inputs[num + i]
-            gates = step_inputs[i] + ops.matmul(h, kernels[i])
+            # The product in the compute dtype; gates and c in float32.
+            gates = ops.cast(step_inputs[i] + ops.matmul(h, kernels[i]), accumulate)
             gi, gf, gg, go = ops.split(gates, 4, axis=-1)
             gi, gf, gg, go = ops.sigmoid(gi), ops.sigmoid(gf), ops.tanh(gg), ops.sigmoid(go)
             c_new = gf * c + gi * gg
             h_new = go * ops.tanh(c_new)
-            h_new = keep * h_new + (1.0 - keep) * h
+            h_new = keep * h_new + (1.0 - keep) * ops.cast(h, accumulate)
             c_new = keep * c_new + (1.0 - keep) * c
-            activations = ops.concatenate([gi, gf, gg, go], axis=-1)
-            new_carry += [h_new, c_new, activations, keep * h_new]
+            h_new = ops.cast(h_new, dtype)
+            activations = ops.cast(ops.concatenate([gi, gf, gg, go], axis=-1), dtype)
+            new_carry += [h_new, c_new, activations, ops.cast(keep, dtype) * h_new]
         # Keras' TensorFlow `scan` needs per-step outputs shaped like the carry.
         return new_carry, new_carry
 
@@ -145,7 +179,11 @@ def _forward_packed(num, args):
         outputs = _batch_major(per_step[4 * i + 3])
         packed.append(
             ops.concatenate(
-                [outputs, ops.expand_dims(final[4 * i], 1), ops.expand_dims(final[4 * i + 1], 1)],
+                [
+                    outputs,
+                    ops.expand_dims(final[4 * i], 1),
+                    ops.expand_dims(ops.cast(final[4 * i + 1], dtype), 1),
+                ],
                 axis=1,
             )
         )
@@ -171,6 +209,8 @@ def _fused(num, *args):
 
 def _backward(num, args, saved, upstream):
     projections, kernels, h0, c0, masks = _split_args(num, args)
+    dtype = keras.backend.standardize_dtype(projections[0].dtype)
+    accumulate = accumulation_dtype(dtype)
     grads_projection, grads_kernel, grads_h0, grads_c0 = [], [], [], []
     offset = 0
     # Run each recurrence's backward loop (they are independent).
@@ -179,7 +219,10 @@ def _backward(num, args, saved, upstream):
         part = upstream[..., offset : offset + units]
         offset += units
         d_outputs = _time_major(part[:, :-2])
-        d_h_final, d_c_final = part[:, -2], part[:, -1]
+        # dh and dc are carried in float32, like c; the products and the
+        # per-step gate gradients are in the compute dtype.
+        d_h_final = ops.cast(part[:, -2], accumulate)
+        d_c_final = ops.cast(part[:, -1], accumulate)
         hs, cs, activations = saved[i]
         keep = ops.expand_dims(_time_major(masks[i]), -1)
         c_prev_seq = ops.concatenate([ops.expand_dims(c0[i], 0), cs[:-1]], axis=0)
@@ -188,8 +231,8 @@ def _backward(num, args, saved, upstream):
         def step(carry, step_inputs, kernel_t=kernel_t):
             dh_next, dc_next, _ = carry
             d_out, act, c_t, c_prev, m = step_inputs
-            gi, gf, gg, go = ops.split(act, 4, axis=-1)
-            dh = dh_next + d_out * m
+            gi, gf, gg, go = ops.split(ops.cast(act, accumulate), 4, axis=-1)
+            dh = dh_next + ops.cast(d_out, accumulate) * m
             tanh_c = ops.tanh(c_t)
             d_o = dh * tanh_c
             dc = dc_next + dh * go * (1.0 - ops.square(tanh_c))
@@ -205,7 +248,8 @@ def _backward(num, args, saved, upstream):
                 ],
                 axis=-1,
             ) * m
-            dh_prev = ops.matmul(d_gates, kernel_t) + (1.0 - m) * dh
+            d_gates = ops.cast(d_gates, dtype)
+            dh_prev = ops.cast(ops.matmul(d_gates, kernel_t), accumulate) + (1.0 - m) * dh
             dc_prev = m * (dc * gf) + (1.0 - m) * dc_next
             new = [dh_prev, dc_prev, d_gates]
             return new, new
@@ -232,8 +276,8 @@ def _backward(num, args, saved, upstream):
             )
         )
         grads_projection.append(_batch_major(d_gates))
-        grads_h0.append(final[0])
-        grads_c0.append(final[1])
+        grads_h0.append(ops.cast(final[0], dtype))
+        grads_c0.append(final[1])  # c0 is an accumulation-dtype input
     grads_masks = [ops.zeros_like(m) for m in masks]
     return tuple(grads_projection + grads_kernel + grads_h0 + grads_c0 + grads_masks)
 

@@ -78,6 +78,23 @@ class MusicVAE(keras.Model):
             "config"}`) of the preset; `model.converter` builds it.
         augmentation: optional training-time augmentation settings of the
             preset (e.g. `{"transpose_range": [-5, 5]}`).
+        dtype: a Keras dtype policy (name, `keras.DTypePolicy` or its
+            config): "float32" (default: the global policy),
+            "mixed_bfloat16" or "mixed_float16" for training (float32
+            variables, half-precision products; `compile()` adds loss
+            scaling for "mixed_float16"), "bfloat16" for inference (weights
+            and products in bfloat16). Every sublayer gets this policy.
+
+    Precision: the encoder and decoder LSTMs (their hand-written backward
+    pass included), the heads' projections and the sampling loop run in the
+    compute dtype; kept in float32 whatever the policy are the LSTM cell
+    states, the posterior (`mu`, `sigma`, z), log-softmax / sigmoid of the
+    losses and the sampling decisions, the loss, the KL and the metrics
+    (`loss_terms`), and the optimizer (it updates a mixed policy's float32
+    variables). Why, part by part: `keras_musicvae/layers/precision.py`.
+    `model(batch)` returns `mu`, `sigma`, z in float32 and `logits` in the
+    compute dtype; the NumPy API (`encode`, `decode`, `sample`, ...) returns
+    float32.
     """
 
     def __init__(
@@ -148,6 +165,8 @@ class MusicVAE(keras.Model):
 
         dropout_rate = 1.0 - self.dropout_keep_prob
         encoder_input_dim = self.input_depth + self.control_depth
+        # Every sublayer computes under the model's dtype policy.
+        policy = self.dtype_policy
         if self.encoder_level_lengths:
             self.encoder = HierarchicalEncoder(
                 self.enc_rnn_size,
@@ -155,17 +174,27 @@ class MusicVAE(keras.Model):
                 encoder_input_dim,
                 dropout_rate=dropout_rate,
                 name="encoder",
+                dtype=policy,
             )
         else:
             self.encoder = BidirectionalEncoder(
-                self.enc_rnn_size, encoder_input_dim, dropout_rate=dropout_rate, name="encoder"
+                self.enc_rnn_size,
+                encoder_input_dim,
+                dropout_rate=dropout_rate,
+                name="encoder",
+                dtype=policy,
             )
-        self.latent = LatentHead(self.z_size, self.encoder.output_dim, name="latent")
+        self.latent = LatentHead(self.z_size, self.encoder.output_dim, name="latent", dtype=policy)
 
         if self.decoder_level_lengths:
             num_segments, segment_length = self.decoder_level_lengths
             conductor = Conductor(
-                self.dec_rnn_size, num_segments, self.z_size, dropout_rate=dropout_rate, name="conductor"
+                self.dec_rnn_size,
+                num_segments,
+                self.z_size,
+                dropout_rate=dropout_rate,
+                name="conductor",
+                dtype=policy,
             )
             conditioning_dim = self.dec_rnn_size[-1]
         else:
@@ -179,6 +208,7 @@ class MusicVAE(keras.Model):
                     self.control_depth,
                     dropout_rate=dropout_rate,
                     name=f"bar_decoder_{i}",
+                    dtype=policy,
                 )
                 for i, depth in enumerate(self.output_depths)
             ]
@@ -191,14 +221,19 @@ class MusicVAE(keras.Model):
                     self.control_depth,
                     dropout_rate=dropout_rate,
                     name="bar_decoder",
+                    dtype=policy,
                 )
             ]
         if self.decoder_level_lengths:
             self.decoder = HierarchicalDecoder(
-                conductor, bar_decoders, self.decoder_level_lengths[1], name="decoder"
+                conductor,
+                bar_decoders,
+                self.decoder_level_lengths[1],
+                name="decoder",
+                dtype=policy,
             )
         else:
-            self.decoder = FlatDecoder(bar_decoders, self.max_seq_len, name="decoder")
+            self.decoder = FlatDecoder(bar_decoders, self.max_seq_len, name="decoder", dtype=policy)
 
         self._seed_generator = keras.random.SeedGenerator(name="sampling_seed")
         self.encoder.build()
@@ -252,13 +287,14 @@ class MusicVAE(keras.Model):
     def _make_head(self, depth, name, kind=None):
         kind = kind or self.output_head
         units = self.dec_rnn_size[-1]
+        policy = self.dtype_policy
         if kind == "categorical":
-            return CategoricalHead(depth, units, name=name)
+            return CategoricalHead(depth, units, name=name, dtype=policy)
         if kind == "multi_categorical":
-            return MultiStreamCategoricalHead(self.output_depths, units, name=name)
+            return MultiStreamCategoricalHead(self.output_depths, units, name=name, dtype=policy)
         if kind == "groove":
-            return GrooveHead(depth // 3, units, name=name)
-        return NadeHead(depth, self.nade_num_hidden, units, name=name)
+            return GrooveHead(depth // 3, units, name=name, dtype=policy)
+        return NadeHead(depth, self.nade_num_hidden, units, name=name, dtype=policy)
 
     @property
     def converter(self):
@@ -279,11 +315,36 @@ class MusicVAE(keras.Model):
             grad_norm_clip_to_zero=self.grad_norm_clip_to_zero,
         )
 
-    def compile(self, optimizer=None, **kwargs):
-        """`keras.Model.compile`; with no optimizer, Magenta's (`make_optimizer`)."""
+    def compile(self, optimizer=None, auto_scale_loss=True, **kwargs):
+        """`keras.Model.compile`; with no optimizer, Magenta's (`make_optimizer`).
+
+        Under the "mixed_float16" policy the optimizer is wrapped in a
+        `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling: float16
+        gradients of small losses would underflow to zero), unless
+        `auto_scale_loss=False`. bfloat16 has float32's exponent range and
+        needs no loss scaling.
+        """
         if optimizer is None:
             optimizer = self.make_optimizer()
-        super().compile(optimizer=optimizer, **kwargs)
+        if (
+            auto_scale_loss
+            and self.dtype_policy.name == "mixed_float16"
+            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        ):
+            optimizer = keras.optimizers.LossScaleOptimizer(
+                keras.optimizers.get(optimizer), name="loss_scale_optimizer"
+            )
+        super().compile(optimizer=optimizer, auto_scale_loss=auto_scale_loss, **kwargs)
+
+    def compile_from_config(self, config):
+        """Compiles as a `.keras` file says (`keras.models.load_model`, ModelCheckpoint files).
+
+        Keras skips this for models that override `compile`; the optimizer
+        is built here so that the file's optimizer state loads into it.
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     # --------------------------------------------------------------- helpers
     def _prepare(self, batch):
@@ -403,6 +464,11 @@ class MusicVAE(keras.Model):
             (scalar), `step_accuracy` `[B, T]` and `mask` `[B, T]`.
         """
         _, targets, lengths, _ = self._prepare(batch)
+        # The loss, the KL and the metrics are float32 under every policy:
+        # the reconstruction loss sums up to 256 per-step cross-entropies per
+        # sequence and the KL up to 512 nearly cancelling terms, beyond
+        # half precision's 8 (bfloat16) or 11 (float16) bits; the gradients
+        # then start from a float32 loss (scaled under "mixed_float16").
         logits = ops.cast(outputs["logits"], "float32")
         targets = ops.cast(targets, "float32")
         mask = ops.cast(self.step_mask(lengths, targets.shape[1]), "float32")
@@ -459,10 +525,15 @@ class MusicVAE(keras.Model):
         return self._encode(inputs, ops.cast(lengths, "int32"), controls)
 
     def decode_tensors(self, z, temperature, noises, controls=None, start_tokens=None):
-        """`(samples [B, T, D], logits [B, T, U])` from z and sampling noise."""
-        return self.decoder.decode(
+        """`(samples [B, T, D], logits [B, T, U])` from z and sampling noise.
+
+        The loop runs in the compute dtype; both outputs are returned as
+        float32 (samples are exact 0/1 or bounded values).
+        """
+        samples, logits = self.decoder.decode(
             ops.cast(z, self.compute_dtype), temperature, noises, controls, start_tokens
         )
+        return ops.cast(samples, "float32"), ops.cast(logits, "float32")
 
     def teacher_forced_logits(self, z, targets, lengths=None, controls=None):
         """Decoder logits `[B, T, U]` for targets given z (teacher forcing).
@@ -658,37 +729,40 @@ class MusicVAE(keras.Model):
 
     # ---------------------------------------------------------------- config
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "input_depth": self.input_depth,
-            "output_depth": self.output_depth,
-            "max_seq_len": self.max_seq_len,
-            "z_size": self.z_size,
-            "enc_rnn_size": self.enc_rnn_size,
-            "dec_rnn_size": self.dec_rnn_size,
-            "encoder_level_lengths": self.encoder_level_lengths,
-            "decoder_level_lengths": self.decoder_level_lengths,
-            "output_head": self.output_head,
-            "output_depths": self.output_depths,
-            "split_streams": self.split_streams,
-            "control_depth": self.control_depth,
-            "nade_num_hidden": self.nade_num_hidden,
-            "free_bits": self.free_bits,
-            "max_beta": self.max_beta,
-            "beta_rate": self.beta_rate,
-            "sampling_schedule": self.sampling_schedule,
-            "sampling_rate": self.sampling_rate,
-            "dropout_keep_prob": self.dropout_keep_prob,
-            "learning_rate": self.learning_rate,
-            "decay_rate": self.decay_rate,
-            "min_learning_rate": self.min_learning_rate,
-            "grad_clip": self.grad_clip,
-            "grad_norm_clip_to_zero": self.grad_norm_clip_to_zero,
-            "batch_size": self.batch_size,
-            "converter": self.converter_config,
-            "augmentation": self.augmentation,
-        }
+        # Keras' base config: name, trainable and the dtype policy.
+        config = super().get_config()
+        config.update(
+            {
+                "input_depth": self.input_depth,
+                "output_depth": self.output_depth,
+                "max_seq_len": self.max_seq_len,
+                "z_size": self.z_size,
+                "enc_rnn_size": self.enc_rnn_size,
+                "dec_rnn_size": self.dec_rnn_size,
+                "encoder_level_lengths": self.encoder_level_lengths,
+                "decoder_level_lengths": self.decoder_level_lengths,
+                "output_head": self.output_head,
+                "output_depths": self.output_depths,
+                "split_streams": self.split_streams,
+                "control_depth": self.control_depth,
+                "nade_num_hidden": self.nade_num_hidden,
+                "free_bits": self.free_bits,
+                "max_beta": self.max_beta,
+                "beta_rate": self.beta_rate,
+                "sampling_schedule": self.sampling_schedule,
+                "sampling_rate": self.sampling_rate,
+                "dropout_keep_prob": self.dropout_keep_prob,
+                "learning_rate": self.learning_rate,
+                "decay_rate": self.decay_rate,
+                "min_learning_rate": self.min_learning_rate,
+                "grad_clip": self.grad_clip,
+                "grad_norm_clip_to_zero": self.grad_norm_clip_to_zero,
+                "batch_size": self.batch_size,
+                "converter": self.converter_config,
+                "augmentation": self.augmentation,
+            }
+        )
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -696,13 +770,24 @@ class MusicVAE(keras.Model):
 
     # ---------------------------------------------------------------- presets
     @classmethod
-    def from_preset(cls, preset, load_weights=True, **overrides):
+    def from_preset(cls, preset, load_weights=True, dtype=None, **overrides):
         """Builds a model from a built-in preset, a Magenta alias or a folder.
+
+        Args:
+            preset: built-in name, Magenta alias, or preset folder.
+            load_weights: load the preset's weights when it has them.
+            dtype: None (the preset's stored policy, else the global one) or
+                a Keras dtype policy: "float32", "mixed_bfloat16" /
+                "mixed_float16" (training), "bfloat16" (inference). The
+                weights load into any policy (cast to its variable dtype).
+            **overrides: hyperparameters replacing the preset's.
 
         See `keras_musicvae.presets`.
         """
         from keras_musicvae.presets import load_model_from_preset
 
+        if dtype is not None:
+            overrides["dtype"] = dtype
         return load_model_from_preset(preset, load_weights=load_weights, model_class=cls, **overrides)
 
     def save_to_preset(self, preset_dir, overwrite=False, description=None):

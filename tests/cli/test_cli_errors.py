@@ -1,11 +1,14 @@
 """`keras-musicvae`: help, bad arguments and bad files give one clear line and an exit code."""
 
+import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from cli_support import REPO_ROOT
+from cli_support import TINY_HPARAMS
 from cli_support import cli_env
 from cli_support import error_lines
 from cli_support import run_cli
@@ -155,3 +158,243 @@ def test_parse_hparams():
     assert parse_hparams("") == {}
     with pytest.raises(UsageError, match="'z_size' is not name=value"):
         parse_hparams("z_size")
+
+
+# ------------------------------------------------------------ bad preset folders
+def _copy_preset(source, destination):
+    shutil.copytree(source, destination)
+    return destination
+
+
+def _edit_config(folder, edit):
+    path = folder / "config.json"
+    data = json.loads(path.read_text())
+    edit(data["config"])
+    path.write_text(json.dumps(data))
+
+
+def test_corrupt_weights_exit_1_naming_the_file(tiny_preset, tmp_path):
+    folder = _copy_preset(tiny_preset, tmp_path / "corrupt")
+    weights = folder / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:3000])
+    result = run_cli("sample", "--model", folder, "-n", 1, "--output", tmp_path / "out", "--no-audio")
+    assert result.returncode == 1, result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"keras-musicvae sample: error: Cannot load {weights}: not a readable HDF5 weights file, it may be "
+        "truncated or corrupt ("
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_mismatched_weights_exit_1_naming_the_file(tiny_preset, tmp_path):
+    from keras_musicvae.models.music_vae import MusicVAE
+
+    other = MusicVAE.from_preset("cat_mel_2bar_small", load_weights=False, **{**TINY_HPARAMS, "enc_rnn_size": [8]})
+    other.save_to_preset(tmp_path / "other")
+    folder = _copy_preset(tiny_preset, tmp_path / "mismatched")
+    shutil.copy(tmp_path / "other" / "model.weights.h5", folder / "model.weights.h5")
+    result = run_cli("sample", "--model", folder, "-n", 1, "--output", tmp_path / "out", "--no-audio")
+    assert result.returncode == 1, result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"keras-musicvae sample: error: Cannot load {folder / 'model.weights.h5'}: the weights do not fit the "
+        "model described by config.json"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_model_folder_is_not_an_unknown_preset(tmp_path):
+    missing = tmp_path / "runs" / "mel" / "preset"
+    result = run_cli("sample", "--model", missing, "--output", tmp_path / "out", timeout=60)
+    assert result.returncode == 1
+    assert error_lines(result) == [f"keras-musicvae sample: error: Preset folder {missing} does not exist."]
+    relative = run_cli("sample", "--model", "./runs/mel/preset", "--output", tmp_path / "out", cwd=tmp_path, timeout=60)
+    assert relative.returncode == 1
+    assert error_lines(relative) == ["keras-musicvae sample: error: Preset folder runs/mel/preset does not exist."]
+
+
+def test_model_that_is_a_file(tmp_path):
+    path = tmp_path / "model.h5"
+    path.write_bytes(b"x")
+    result = run_cli("sample", "--model", path, "--output", tmp_path / "out", timeout=60)
+    assert result.returncode == 1
+    assert error_lines(result) == [
+        f"keras-musicvae sample: error: {path} is a file, not a preset folder (a folder holding config.json)."
+    ]
+
+
+def test_binary_config_json_names_the_file(tiny_preset, tmp_path):
+    folder = _copy_preset(tiny_preset, tmp_path / "binary")
+    (folder / "config.json").write_bytes(b"\x89HDF\r\n\x1a\n\x00\xff\xfe binary")
+    result = run_cli("sample", "--model", folder, "--output", tmp_path / "out", timeout=60)
+    assert result.returncode == 1
+    assert error_lines(result) == [
+        f"keras-musicvae sample: error: {folder / 'config.json'} is not a UTF-8 text file (byte 0x89 at offset 0); "
+        "a preset's JSON files must be UTF-8 text."
+    ]
+
+
+def test_unknown_converter_class_is_refused_at_load_time(tiny_preset, tmp_path):
+    from keras_musicvae import presets
+
+    folder = _copy_preset(tiny_preset, tmp_path / "evil")
+    _edit_config(folder, lambda c: c["converter"].update(class_name="os.system"))
+    with pytest.raises(presets.PresetFileError) as error:
+        presets.load_preset_config(folder)
+    message = str(error.value)
+    assert message.startswith(f"{folder / 'config.json'}: Unknown data converter class 'os.system'. Known classes: ")
+    assert "MelodyConverter" in message and "DrumsConverter" in message
+    result = run_cli("sample", "--model", folder, "--output", tmp_path / "out", timeout=60)
+    assert result.returncode == 1
+    assert error_lines(result) == [f"keras-musicvae sample: error: {message}"]
+
+
+# ------------------------------------------------------------ outputs
+def test_output_that_is_a_file_exit_3(tiny_preset, tmp_path):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me\n")
+    for overwrite in ((), ("--overwrite",)):
+        result = run_cli("sample", "--model", tiny_preset, "-n", 1, "--output", existing, "--no-audio", *overwrite)
+        assert result.returncode == 3, result.stderr
+        assert error_lines(result) == [
+            f"keras-musicvae sample: error: {existing} is an existing file, not a folder; remove it or choose "
+            "another --output."
+        ]
+        assert existing.read_text() == "keep me\n"
+    below = run_cli("sample", "--model", tiny_preset, "-n", 1, "--output", existing / "sub", "--no-audio")
+    assert below.returncode == 3
+    assert error_lines(below) == [
+        f"keras-musicvae sample: error: {existing / 'sub'} lies under {existing}, which is an existing file, not a "
+        "folder; remove it or choose another --output."
+    ]
+    convert = run_cli("convert", "--checkpoint", existing, "--preset", "cat_mel_2bar_small", "--output", existing)
+    assert convert.returncode == 3
+    assert "is an existing file, not a folder" in convert.stderr
+
+
+def test_interpolate_checks_both_inputs_before_writing(tiny_preset, melodies, tmp_path):
+    out = tmp_path / "o"
+    # --from gives no examples, --to gives several: nothing is written, both are reported.
+    result = run_cli(
+        "interpolate", "--model", tiny_preset, "--from", melodies["drums"], "--to", melodies["long"], "--output", out
+    )
+    assert result.returncode == 1
+    assert error_lines(result) == [
+        f"keras-musicvae interpolate: error: {melodies['drums']} gives no examples for this model: only drum "
+        "notes (no melody)."
+    ]
+    assert not out.exists()
+    # --from-index out of range, --to gives several: nothing is written either.
+    result = run_cli(
+        "interpolate", "--model", tiny_preset, "--from", melodies["a"], "--from-index", 5,
+        "--to", melodies["long"], "--output", out,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert error_lines(result) == [
+        f"keras-musicvae interpolate: error: --from-index 5 is out of range: {melodies['a']} gives 1 example(s) (0-0)."
+    ]
+    assert not out.exists()
+    # Both fine: the candidates of --to are written to choose from.
+    result = run_cli(
+        "interpolate", "--model", tiny_preset, "--from", melodies["a"], "--to", melodies["long"], "--output", out
+    )
+    assert result.returncode == 1
+    assert "pick one with --to-index N" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["to_candidates"]
+
+
+def test_closed_stdout_exits_quietly():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_musicvae", "presets"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+        cwd=REPO_ROOT,
+    )
+    process.stdout.close()  # the reader goes away before the command writes, as `| head` does
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 141
+    assert stderr.decode() == ""
+
+
+# ------------------------------------------------------------ numbers on the command line
+TEMPERATURE_COMMANDS = {
+    "sample": ("sample", "--model", "m", "--output", "o"),
+    "interpolate": ("interpolate", "--model", "m", "--from", "a.mid", "--to", "b.mid", "--output", "o"),
+    "similar": ("similar", "--model", "m", "--input", "a.mid", "--output", "o"),
+    "decode": ("decode", "--model", "m", "--input", "z.npy", "--output", "o"),
+    "attributes apply": ("attributes", "apply", "--model", "m", "--vectors", "v.npz", "--input", "a.mid",
+                         "--add", "note_density", "--output", "o"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-0.5", "warm"])
+@pytest.mark.parametrize("command", sorted(TEMPERATURE_COMMANDS))
+def test_temperature_must_be_finite_and_not_negative(command, value, tmp_path):
+    args = TEMPERATURE_COMMANDS[command]
+    result = run_cli(*args, f"--temperature={value}", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    prog = "keras-musicvae " + command
+    assert error_lines(result) == [
+        f"{prog}: error: argument --temperature: must be a finite number >= 0 (0 = always the most likely "
+        f"token); got {value!r} (see {prog} --help)"
+    ]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flag", ["--sample-temperature", "--interpolation-temperature", "--attribute-temperature"])
+def test_evaluate_temperatures_must_be_finite(flag, tmp_path):
+    result = run_cli("evaluate", "--model", "m", "--data", "d", "--output", "o", f"{flag}=nan", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert f"argument {flag}: must be a finite number >= 0" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "2147483648", "seven"])
+def test_seed_names_the_flag_and_the_range(value, tmp_path):
+    result = run_cli("sample", "--model", "m", "--output", "o", "--seed", value, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert error_lines(result) == [
+        f"keras-musicvae sample: error: argument --seed: must be an integer from 0 to 2147483647; got {value!r} "
+        "(see keras-musicvae sample --help)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("sample", "--model", "m", "--output", "o", "-n", "100000000"), "argument -n/--num: must be from 1 to 1000; got 100000000"),
+        (("sample", "--model", "m", "--output", "o", "-n", "0"), "argument -n/--num: must be from 1 to 1000; got 0"),
+        (("similar", "--model", "m", "--input", "a.mid", "--output", "o", "-n", "1001"),
+         "argument -n/--num: must be from 1 to 1000; got 1001"),
+        (("interpolate", "--model", "m", "--from", "a", "--to", "b", "--output", "o", "--steps", "100000"),
+         "argument --steps: must be from 2 to 1000; got 100000"),
+        (("interpolate", "--model", "m", "--from", "a", "--to", "b", "--output", "o", "--steps", "1"),
+         "argument --steps: must be from 2 to 1000; got 1"),
+    ],
+)  # fmt: skip
+def test_counts_have_a_documented_upper_bound(args, message, tmp_path):
+    result = run_cli(*args, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    command = " ".join(args[:1])
+    assert error_lines(result) == [f"keras-musicvae {command}: error: {message} (see keras-musicvae {command} --help)"]
+    assert not (tmp_path / "o").exists()
+
+
+def test_argument_types():
+    import argparse
+
+    from keras_musicvae.cli import common
+
+    assert common.temperature("0") == 0.0 and common.temperature("1.5") == 1.5
+    for bad in ("nan", "NaN", "inf", "-1", "1e400", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            common.temperature(bad)
+    assert common.seed("0") == 0 and common.seed(str(common.MAX_SEED)) == common.MAX_SEED
+    assert common.count(2)("2") == 2 and common.count(2)(str(common.MAX_COUNT)) == common.MAX_COUNT
+    with pytest.raises(argparse.ArgumentTypeError):
+        common.count(2)(str(common.MAX_COUNT + 1))
+    with pytest.raises(ValueError):
+        common.count()("many")

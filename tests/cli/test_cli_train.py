@@ -1,7 +1,9 @@
 """`keras-musicvae prepare / train / convert / demo`: data, training, resuming."""
 
+import importlib.util
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -10,10 +12,12 @@ import time
 import pytest
 
 from cli_support import CORPUS
+from cli_support import TINY_HPARAMS
 from cli_support import TINY_HPARAMS_TEXT
 from cli_support import cli_env
 from cli_support import error_lines
 from cli_support import run_cli
+from support import REPO_ROOT
 from support import magenta_fixtures
 
 TRAIN_ARGS = (
@@ -27,7 +31,15 @@ TRAIN_ARGS = (
 
 
 def _state_step(run_dir):
-    return json.loads((run_dir / "checkpoints" / "state.json").read_text())["step"]
+    from keras_musicvae import training
+
+    return training.read_checkpoint_state(run_dir)["step"]
+
+
+def _has_checkpoint(run_dir):
+    from keras_musicvae import training
+
+    return training.latest_checkpoint(run_dir) is not None
 
 
 def _preset_step(run_dir):
@@ -130,7 +142,7 @@ def test_train_killed_then_resumed(tmp_path):
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
-            if (run_dir / "checkpoints" / "state.json").exists() and _state_step(run_dir) >= 4:
+            if _has_checkpoint(run_dir) and _state_step(run_dir) >= 4:
                 break
             time.sleep(0.5)
         assert process.poll() is None, "training ended before it could be killed"
@@ -151,6 +163,47 @@ def test_train_killed_then_resumed(tmp_path):
     assert f"step {killed_at + 2}/{killed_at + 2}" in resumed.stdout
     assert _state_step(run_dir) == killed_at + 2
     assert _preset_step(run_dir) == killed_at + 2
+
+
+def _kill_loop_tool():
+    """tools/kill_loop.py, imported."""
+    spec = importlib.util.spec_from_file_location("kill_loop_tool", REPO_ROOT / "tools" / "kill_loop.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sigkill_while_writing_a_checkpoint_keeps_a_whole_one(tmp_path):
+    """SIGKILL while `train --checkpoint-every 1` writes a checkpoint: the latest checkpoint is whole (its
+    state.json step is the optimizer step in its weights); a resume removes what the kill left and restores
+    that step exactly."""
+    from keras_musicvae import training
+    from keras_musicvae.models.music_vae import MusicVAE
+
+    tool = _kill_loop_tool()
+    loop = tool.KillLoop(tmp_path / "run", random.Random(), say=print)
+    loop.round(tool.MODES.index("writing"))
+    assert (loop.figures.kills, loop.figures.kills_mid_training) == (1, 1)
+    assert loop.figures.inconsistent_checkpoints == 0
+    step, problems = tool.checkpoint_problems(loop.run_dir)
+    assert step is not None and step >= 2 and problems == []
+
+    model = MusicVAE.from_preset("cat_mel_2bar_small", load_weights=False, **TINY_HPARAMS)
+    model.compile()
+    training.remove_stale_files(loop.run_dir)
+    assert training.stale_files(loop.run_dir) == []
+    assert training.restore_checkpoint(model, loop.run_dir) == step
+    assert training.optimizer_iterations(model) == step
+
+
+@pytest.mark.slow
+def test_kill_loop_every_resume_is_consistent(tmp_path):
+    """Five SIGKILLs at random times (start-up, training, checkpoint writes), each followed by a resume."""
+    figures = _kill_loop_tool().run_kill_loop(tmp_path / "run", kills=5, seed=random.randrange(1000))
+    print("\n".join(figures.lines()))
+    assert figures.kills == 5 and figures.kills_while_writing >= 1
+    assert figures.resumes >= 5 and figures.final_run_ok
+    assert figures.inconsistencies == 0
 
 
 def test_convert_magenta_checkpoint(tmp_path):

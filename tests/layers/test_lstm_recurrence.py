@@ -208,3 +208,59 @@ def test_training_step_applies_the_numpy_gradient_to_the_layer_variables():
             minus[index][position] -= eps
             expected = (numpy_loss(plus) - numpy_loss(minus)) / (2 * eps)
             assert grad[position] == pytest.approx(expected, abs=2e-5, rel=1e-3), (index, position)
+
+
+# --- half precision ---------------------------------------------------------
+
+
+def _half_gradients(fn, args, dtype):
+    """Gradients of `fn` at `args` cast to `dtype` (any backend; bfloat16
+    has no NumPy dtype that every backend takes, so the cast is a Keras op).
+
+    BACKEND-SPECIFIC (test helper), like `_gradients`.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensors = [tf.cast(tf.constant(a), dtype) for a in args]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            loss = fn(*tensors)
+        return tensors, tape.gradient(loss, tensors)
+    if backend == "jax":
+        import jax
+
+        tensors = [jax.numpy.asarray(a).astype(dtype) for a in args]
+        grads = jax.jit(jax.grad(fn, argnums=tuple(range(len(args)))))(*tensors)
+        return tensors, grads
+    import torch
+
+    tensors = [torch.tensor(a).to(getattr(torch, dtype)).requires_grad_(True) for a in args]
+    loss = fn(*tensors)
+    return tensors, torch.autograd.grad(loss, tensors)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_recurrence_and_its_hand_written_gradient(dtype):
+    """Half-precision inputs: outputs and gradients in the inputs' dtype; the
+    hand-written gradient equals autodiff of the same (float32-cell) loop,
+    and both are close to the float32 gradient."""
+    args, weights, masks = _problem(6, LENGTHS)
+    n = len(SIZES)
+    tensors = [ops.cast(ops.convert_to_tensor(a), dtype) for a in args]
+    states = [(tensors[2 * n + 2 * i], tensors[2 * n + 2 * i + 1]) for i in range(n)]
+    outputs, finals = lstm_recurrence(tensors[:n], tensors[n : 2 * n], states)
+    for x in keras.tree.flatten((outputs, finals)):
+        assert keras.backend.standardize_dtype(x.dtype) == dtype
+
+    inputs, fused = _half_gradients(_loss_fn(weights, masks, True), args, dtype)
+    _, autodiff = _half_gradients(_loss_fn(weights, masks, False), args, dtype)
+    reference = _gradients(_loss_fn(weights, masks, True), args)
+    for x, g_fused, g_auto, g_32 in zip(inputs, fused, autodiff, reference):
+        assert keras.backend.standardize_dtype(g_fused.dtype) == dtype
+        assert keras.backend.standardize_dtype(x.dtype) == dtype
+        got = to_numpy(ops.cast(g_fused, "float32"))
+        scale = max(1.0, float(np.max(np.abs(g_32))))
+        np.testing.assert_allclose(got, to_numpy(ops.cast(g_auto, "float32")), atol=0.03 * scale)
+        np.testing.assert_allclose(got, g_32, atol=0.06 * scale)

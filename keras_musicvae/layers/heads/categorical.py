@@ -6,6 +6,7 @@ from keras import ops
 from keras_musicvae.layers.heads.output_head import OutputHead
 from keras_musicvae.layers.heads.output_head import argmax_one_hot
 from keras_musicvae.layers.heads.output_head import gumbel_noise
+from keras_musicvae.layers.heads.output_head import loss_dtype
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -13,21 +14,24 @@ class CategoricalHead(OutputHead):
     """Softmax over `output_depth` classes (Magenta's `CategoricalLstmDecoder`).
 
     Loss: softmax cross-entropy per step. Accuracy: argmax equals the target
-    class. Samples are one-hot vectors.
+    class. Samples are one-hot vectors. Log-softmax, accuracy and the
+    Gumbel-max decision in float32 (module docstring of `output_head`).
     """
 
     def step_loss(self, targets, logits):
-        targets = ops.cast(targets, logits.dtype)
-        return -ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)
+        dtype = loss_dtype(logits)
+        targets = ops.cast(targets, dtype)
+        return -ops.sum(targets * ops.log_softmax(ops.cast(logits, dtype), axis=-1), axis=-1)
 
     def step_accuracy(self, targets, logits):
         return ops.cast(
             ops.equal(ops.argmax(logits, axis=-1), ops.argmax(targets, axis=-1)),
-            logits.dtype,
+            loss_dtype(logits),
         )
 
     def sample(self, logits, temperature, noise):
-        return argmax_one_hot(logits + temperature * noise, self.output_depth)
+        scores = ops.cast(logits, loss_dtype(logits)) + temperature * noise
+        return argmax_one_hot(scores, self.output_depth, dtype=logits.dtype)
 
     def make_noise(self, shape, seed):
         return gumbel_noise(tuple(shape) + (self.noise_depth,), seed)
@@ -55,17 +59,19 @@ class MultiStreamCategoricalHead(OutputHead):
         return ops.split(x, _split_points(self.output_depths), axis=-1)
 
     def step_loss(self, targets, logits):
-        targets = ops.cast(targets, logits.dtype)
+        dtype = loss_dtype(logits)
+        targets = ops.cast(targets, dtype)
+        logits = ops.cast(logits, dtype)
         total = 0.0
         for t, l in zip(self._split(targets), self._split(logits)):
             total = total - ops.sum(t * ops.log_softmax(l, axis=-1), axis=-1)
         return total
 
     def stream_accuracy(self, targets, logits):
-        """Per-stream correctness, `[..., num_streams]`."""
+        """Per-stream correctness, `[..., num_streams]` (float32)."""
         return ops.stack(
             [
-                ops.cast(ops.equal(ops.argmax(l, -1), ops.argmax(t, -1)), logits.dtype)
+                ops.cast(ops.equal(ops.argmax(l, -1), ops.argmax(t, -1)), loss_dtype(logits))
                 for t, l in zip(self._split(targets), self._split(logits))
             ],
             axis=-1,
@@ -75,9 +81,10 @@ class MultiStreamCategoricalHead(OutputHead):
         return ops.mean(self.stream_accuracy(targets, logits), axis=-1)
 
     def sample(self, logits, temperature, noise):
-        scores = self._split(logits + temperature * noise)
+        scores = self._split(ops.cast(logits, loss_dtype(logits)) + temperature * noise)
         return ops.concatenate(
-            [argmax_one_hot(s, d) for s, d in zip(scores, self.output_depths)], axis=-1
+            [argmax_one_hot(s, d, dtype=logits.dtype) for s, d in zip(scores, self.output_depths)],
+            axis=-1,
         )
 
     def make_noise(self, shape, seed):

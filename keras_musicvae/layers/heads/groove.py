@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_musicvae.layers.heads.output_head import OutputHead
 from keras_musicvae.layers.heads.output_head import logistic_noise
+from keras_musicvae.layers.heads.output_head import loss_dtype
 
 _LOG_LOSS_EPSILON = 1e-7
 
@@ -18,6 +19,7 @@ class GrooveHead(OutputHead):
     (-1..1). Loss per step: summed log-loss of the hits (epsilon 1e-7) plus
     summed squared errors of velocities and offsets. Temperature applies to
     the hits only. Accuracy: every hit of the step right (threshold 0.5).
+    Loss, accuracy and sampling in float32 (`output_head` docstring).
 
     Args:
         num_instruments: int, drum classes (9 for the published presets).
@@ -39,6 +41,7 @@ class GrooveHead(OutputHead):
         return ops.sigmoid(hits), ops.sigmoid(velocities), ops.tanh(offsets)
 
     def step_loss(self, targets, logits):
+        logits = ops.cast(logits, loss_dtype(logits))
         targets = ops.cast(targets, logits.dtype)
         target_hits, target_velocities, target_offsets = ops.split(targets, 3, axis=-1)
         hits, velocities, offsets = self.activate(logits)
@@ -53,16 +56,21 @@ class GrooveHead(OutputHead):
         )
 
     def step_accuracy(self, targets, logits):
+        logits = ops.cast(logits, loss_dtype(logits))
         target_hits = ops.cast(targets, logits.dtype)[..., : self.num_instruments]
         predicted = ops.cast(logits[..., : self.num_instruments] > 0, logits.dtype)
         return ops.cast(ops.all(ops.equal(predicted, target_hits), axis=-1), logits.dtype)
 
     def sample(self, logits, temperature, noise):
-        hit_logits, velocity_logits, offset_logits = ops.split(logits, 3, axis=-1)
-        hits = ops.cast(hit_logits + temperature * noise > 0, logits.dtype)
-        return ops.concatenate(
+        dtype = logits.dtype
+        hit_logits, velocity_logits, offset_logits = ops.split(
+            ops.cast(logits, loss_dtype(logits)), 3, axis=-1
+        )
+        hits = ops.cast(hit_logits + temperature * noise > 0, hit_logits.dtype)
+        sample = ops.concatenate(
             [hits, ops.sigmoid(velocity_logits), ops.tanh(offset_logits)], axis=-1
         )
+        return ops.cast(sample, dtype)
 
     def make_noise(self, shape, seed):
         return logistic_noise(tuple(shape) + (self.noise_depth,), seed)

@@ -11,10 +11,21 @@ draws exactly from `softmax(logits / T)` / `sigmoid(logits / T)`; T = 0 gives
 the argmax / `logit >= 0` decision. Drawing the noise up front keeps the step
 loop free of random-state updates, so the same loop compiles on every
 backend and exports to SavedModel / TF Lite with the noise as an input.
+
+Precision: the projection runs in the layer's compute dtype and the logits
+come out in it. Losses, accuracies and sampling decisions are computed in
+float32 (`accumulation_dtype`) from those logits: log-softmax of unlikely
+classes and the comparison `logits + temperature * noise` need more than
+bfloat16's 8 bits of mantissa. Losses and accuracies are returned in float32;
+samples in the logits' dtype (they are 0/1 or bounded values, fed back into
+the decoder's compute-dtype products).
 """
 
 import keras
 from keras import ops
+
+from keras_musicvae.layers.precision import accumulation_dtype
+from keras_musicvae.layers.precision import compute_weight
 
 
 class OutputHead(keras.layers.Layer):
@@ -56,9 +67,18 @@ class OutputHead(keras.layers.Layer):
         )
         self.built = True
 
+    def step_params(self):
+        """`(kernel, bias)` in the compute dtype (read once per step loop)."""
+        return compute_weight(self, self.kernel), compute_weight(self, self.bias)
+
+    def project(self, hidden, params=None):
+        """The projection with given `step_params()` (None: read them)."""
+        kernel, bias = self.step_params() if params is None else params
+        return ops.matmul(ops.cast(hidden, self.compute_dtype), kernel) + bias
+
     def call(self, hidden):
-        """`[..., input_dim]` -> logits `[..., logits_depth]`."""
-        return ops.matmul(hidden, self.kernel) + self.bias
+        """`[..., input_dim]` -> logits `[..., logits_depth]` (compute dtype)."""
+        return self.project(hidden)
 
     def step_loss(self, targets, logits):
         """Per-step loss `[...]` of targets `[..., output_depth]`."""
@@ -95,6 +115,12 @@ def stream_seed(seed, index):
     return seed
 
 
+def loss_dtype(logits):
+    """The dtype losses and sampling decisions are computed in: float32 for
+    half-precision logits."""
+    return accumulation_dtype(keras.backend.standardize_dtype(logits.dtype))
+
+
 def gumbel_noise(shape, seed, dtype="float32"):
     uniform = keras.random.uniform(shape, minval=1e-20, maxval=1.0, seed=seed, dtype=dtype)
     return -ops.log(-ops.log(uniform))
@@ -105,7 +131,7 @@ def logistic_noise(shape, seed, dtype="float32"):
     return ops.log(uniform) - ops.log1p(-uniform)
 
 
-def argmax_one_hot(scores, depth):
+def argmax_one_hot(scores, depth, dtype=None):
     """One-hot of the argmax over the last axis (via top_k: exports to TF Lite)."""
     _, index = ops.top_k(scores, 1)
-    return ops.one_hot(index[..., 0], depth, dtype=scores.dtype)
+    return ops.one_hot(index[..., 0], depth, dtype=dtype or scores.dtype)
