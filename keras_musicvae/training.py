@@ -347,12 +347,16 @@ def weights_file_iterations(path):
     """The optimizer's iteration count stored in a `.weights.h5` file, or None.
 
     Keras stores the optimizer's variables under `optimizer/vars/`, its
-    iteration count first. Read without building a model (for checks).
+    iteration count first; a `LossScaleOptimizer` (mixed_float16) counts the
+    iterations of its inner optimizer, under `optimizer/inner_optimizer/`.
+    Read without building a model (for checks).
     """
     import h5py
 
     with h5py.File(path, "r") as f:
-        stored = f.get("optimizer/vars/0")
+        stored = f.get("optimizer/inner_optimizer/vars/0")
+        if stored is None:
+            stored = f.get("optimizer/vars/0")
         if stored is None or stored.shape != () or stored.dtype.kind not in "iu":
             return None
         return int(stored[()])

@@ -46,7 +46,7 @@ def register(subparsers):
         epilog="example:\n  keras-musicvae attributes compute --model runs/mel/preset --data midi/ --output vectors.npz",
         formatter_class=parser.formatter_class,
     )
-    compute.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    common.add_model_option(compute)
     compute.add_argument("--data", required=True, nargs="+", help="MIDI file(s) or folder(s)")
     compute.add_argument("--output", required=True, help="the .npz file to write")
     compute.add_argument(
@@ -71,7 +71,7 @@ def register(subparsers):
         ),
         formatter_class=parser.formatter_class,
     )
-    apply.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    common.add_model_option(apply)
     apply.add_argument("--vectors", required=True, help="the .npz written by `attributes compute`")
     apply.add_argument("--input", required=True, metavar="A.mid", help="the melody to change")
     apply.add_argument("--index", type=int, default=None, help="which example of the input to use")
@@ -126,7 +126,7 @@ def run_compute(args):
         files += midi_io.find_midi_files(item)
     if not files:
         raise common.CLIError(f"no MIDI files (*.mid, *.midi) in {', '.join(args.data)}.")
-    spec = common.ModelSpec(args.model)
+    spec = common.ModelSpec(args.model, args.config)
     converter = spec.converter()
     _check_melody_model(converter)
     if args.max_per_file:
@@ -212,7 +212,7 @@ def run_apply(args):
     subtract = _resolve_names(args.subtract, names, "--subtract")
     input_path = common.existing_file(args.input, "MIDI file")
     out_dir = pathlib.Path(args.output)
-    spec = common.ModelSpec(args.model)
+    spec = common.ModelSpec(args.model, args.config)
     if vectors.shape[-1] != spec.z_size:
         raise common.CLIError(
             f"{vectors_path}: vectors have size {vectors.shape[-1]}, this model's latent size is {spec.z_size}."

@@ -70,6 +70,11 @@ def warn(message):
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+def note(message):
+    """An informative line, on stderr (stdout keeps the results)."""
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
 def interactive():
     """Whether stderr is a terminal (progress bars are shown only then)."""
     try:
@@ -303,10 +308,34 @@ def atomic_write(path, write_fn, overwrite=False, suffix=""):
 
 
 def write_midi(sequence, path, overwrite=False):
-    """Writes a NoteSequence as a MIDI file, atomically."""
+    """Writes a NoteSequence as a MIDI file, atomically.
+
+    Chord symbols (chord-conditioned models) become MIDI text events at their
+    times, which MIDI editors show; note-seq alone would drop them.
+    """
     import note_seq
 
-    return atomic_write(path, lambda tmp: note_seq.sequence_proto_to_midi_file(sequence, tmp), overwrite)
+    chords = chord_symbols(sequence)
+    if not chords:
+        return atomic_write(path, lambda tmp: note_seq.sequence_proto_to_midi_file(sequence, tmp), overwrite)
+
+    def write(tmp):
+        import pretty_midi
+
+        midi = note_seq.note_sequence_to_pretty_midi(sequence)
+        midi.text_events.extend(pretty_midi.Text(text, time) for text, time in chords)
+        with open(tmp, "wb") as f:
+            midi.write(f)
+
+    return atomic_write(path, write, overwrite)
+
+
+def chord_symbols(sequence):
+    """`[(symbol, time in seconds)]` of a NoteSequence's chord-symbol annotations."""
+    import note_seq
+
+    kind = note_seq.NoteSequence.TextAnnotation.CHORD_SYMBOL
+    return [(a.text, a.time) for a in sequence.text_annotations if a.annotation_type == kind]
 
 
 def write_npy(array, path, overwrite=False):
@@ -410,26 +439,47 @@ def numbered_stems(prefix, n):
 
 
 # ------------------------------------------------------------------ models
+MODEL_HELP = (
+    "preset name, Magenta alias, preset folder, or a Magenta checkpoint (prefix, folder or .tar "
+    "bundle; converted once and cached, needs --config)"
+)
+CONFIG_HELP = (
+    "with a Magenta checkpoint as --model: the configuration it was trained with (e.g. "
+    "cat-mel_2bar_big), as music_vae_generate's --config"
+)
+
+
+def add_model_option(parser, help=MODEL_HELP):
+    """Adds `--model` and `--config` (the configuration of a Magenta checkpoint)."""
+    parser.add_argument("--model", required=True, help=help)
+    parser.add_argument("--config", default=None, metavar="NAME", help=CONFIG_HELP)
+
+
 class ModelSpec:
     """The model named by `--model`, resolved without building it (no Keras yet).
 
     Reading the preset's config first lets a command check its arguments,
     outputs and input files (with the model's data converter) before paying
-    for Keras start-up and the model build.
+    for Keras start-up and the model build. A Magenta checkpoint (or a
+    magenta.js folder) is converted into a cached preset folder first (see
+    `keras_musicvae.convert.cache`), on first use only.
 
     Args:
-        spec: a built-in preset name, a Magenta alias or a preset folder.
+        spec: a built-in preset name, a Magenta alias, a preset folder or a
+            Magenta checkpoint.
+        config: the configuration of a Magenta checkpoint (`--config`).
 
     Raises:
-        UsageError: unknown preset (the message lists close names).
-        CLIError: a preset folder that cannot be read.
+        UsageError: unknown preset (the message lists close names), a
+            checkpoint without `--config`, or `--config` with a preset.
+        CLIError: a preset folder or checkpoint that cannot be read.
     """
 
-    def __init__(self, spec):
+    def __init__(self, spec, config=None):
         from keras_musicvae import presets
 
         self.spec = str(spec)
-        self.folder = resolve_preset(spec)
+        self.folder = model_folder(spec, config)
         try:
             self.config = presets.load_preset_config(self.folder)
         except (ValueError, FileNotFoundError) as e:
@@ -459,6 +509,52 @@ class ModelSpec:
     def load(self, warn_no_weights=True, **overrides):
         """Builds the model (and loads its weights); see `load_model`."""
         return load_model(self.folder, warn_no_weights=warn_no_weights, display_name=self.spec, **overrides)
+
+
+def model_folder(spec, config=None):
+    """The preset folder of a `--model` value: a preset, or a converted (cached) checkpoint.
+
+    Raises:
+        UsageError: an unknown preset, a checkpoint without `--config` (where
+            it does not name its own), or `--config` with a preset.
+        CLIError: a checkpoint that cannot be read or does not fit `--config`.
+    """
+    from keras_musicvae.convert import cache
+
+    kind = cache.checkpoint_kind(spec)
+    if kind is None:
+        if config is not None:
+            raise UsageError(
+                f"--config names the configuration of a Magenta checkpoint, but --model {spec} is a preset; "
+                "leave --config out."
+            )
+        return resolve_preset(spec)
+    if config is not None:
+        resolve_preset(config)  # an unknown name is a usage error, before any work
+    elif kind != "magentajs" and cache.exported_configuration(spec) is None:
+        raise UsageError(
+            f"--model {spec} is a Magenta checkpoint: give the configuration it was trained with "
+            "as --config (e.g. --config cat-mel_2bar_big), as for Magenta's music_vae_generate."
+        )
+    return _converted_checkpoint(spec, config)
+
+
+def _converted_checkpoint(spec, config):
+    """Converts a checkpoint into the cache (first use only) and says so on stderr."""
+    from keras_musicvae.convert import CheckpointMismatchError
+    from keras_musicvae.convert import UnsafeBundleError
+    from keras_musicvae.convert import cache
+
+    try:
+        folder, converted = cache.converted_preset(spec, config)
+    except (CheckpointMismatchError, UnsafeBundleError, FileNotFoundError) as e:
+        raise CLIError(f"{spec}: {e}" if str(spec) not in str(e) else str(e)) from None
+    where = describe_path(folder)
+    if converted:
+        note(f"converted the Magenta checkpoint {spec} into {where}/ (a cache: later runs reuse it)")
+    else:
+        note(f"using the converted checkpoint cached in {where}/")
+    return folder
 
 
 def load_model(spec, warn_no_weights=True, display_name=None, **overrides):
@@ -514,6 +610,8 @@ def resolve_preset(spec):
 def converter_for_inputs(converter_config, model_name="this model"):
     """A model's converter set up for reading inputs: `infer` mode, every example, in order.
 
+    The same converter as `MusicVAE.inference_converter`.
+
     Args:
         converter_config: the model's `converter_config` (a preset's "converter").
         model_name: how the error message names the model.
@@ -521,14 +619,13 @@ def converter_for_inputs(converter_config, model_name="this model"):
     Raises:
         CLIError: the model names no data converter.
     """
-    from keras_musicvae.data.converter import converter_from_config
+    from keras_musicvae.data.inference import MissingConverterError
+    from keras_musicvae.data.inference import inference_converter
 
-    if not converter_config:
-        raise CLIError(
-            f"{model_name} names no data converter, so MIDI files cannot be turned into its "
-            "inputs or its outputs into MIDI."
-        )
-    return converter_from_config(converter_config, mode="infer", max_tensors_per_notesequence=None)
+    try:
+        return inference_converter(converter_config, model_name)
+    except MissingConverterError as e:
+        raise CLIError(str(e)) from None
 
 
 def piano_roll_kind(converter):
@@ -543,6 +640,67 @@ def example_bars(num_steps, converter):
     if not steps_per_bar:
         steps_per_bar = getattr(converter, "steps_per_quarter", 4) * getattr(converter, "quarters_per_bar", 4)
     return max(1, int(round(num_steps / steps_per_bar)))
+
+
+CHORDS_HELP = (
+    "chord-conditioned models: the chords to play over, e.g. --chords C G Am F (or one quoted "
+    "string); they are spread evenly over the example as magenta.js does (2 chords on a 2-bar "
+    "model: one per bar)"
+)
+
+
+def add_chords_option(parser, help=CHORDS_HELP):
+    parser.add_argument("--chords", nargs="+", default=None, metavar="CHORD", help=help)
+
+
+def chord_progression(args, spec, converter, required):
+    """The `--chords` of a command, checked against the model (before it is loaded).
+
+    Args:
+        args: the parsed arguments (`args.chords`: None or a list of strings).
+        spec: the `ModelSpec`.
+        converter: its converter (`spec.converter()`).
+        required: whether a chord-conditioned model needs `--chords` here
+            (commands that make music from nothing: `sample`, `decode`).
+
+    Returns:
+        A list of chord symbols, or None.
+
+    Raises:
+        UsageError: chords for a model without chord conditioning, bad chord
+            symbols, missing chords where `required`, or a model conditioned
+            on other controls (GrooVAE hits) where `required`.
+    """
+    from keras_musicvae.data import chord_progression as progressions
+
+    conditioned = progressions.is_chord_conditioned(converter)
+    if args.chords is not None and not conditioned:
+        raise UsageError("--chords: this model is not conditioned on chords; leave --chords out.")
+    if args.chords is None:
+        if required and conditioned:
+            raise UsageError(
+                "this model is conditioned on chords: give the chords to play over with --chords "
+                "(e.g. --chords C G Am F)."
+            )
+        if required and spec.control_depth:
+            raise UsageError(
+                "this model is conditioned on controls (drum hits), which this command cannot make "
+                "up; use `similar` or `interpolate` with an input MIDI file instead."
+            )
+        return None
+    try:
+        chords = progressions.parse_progression(args.chords)
+        progressions.progression_controls(chords, converter, spec.max_seq_len)
+    except progressions.ChordProgressionError as e:
+        raise UsageError(f"--chords: {e}") from None
+    return chords
+
+
+def chord_controls(model, chords, num_steps):
+    """`[num_steps, control_depth]` controls of a checked progression (None for None)."""
+    from keras_musicvae.data.chord_progression import progression_controls
+
+    return None if chords is None else progression_controls(chords, model.inference_converter, num_steps)
 
 
 def add_audio_option(parser):
@@ -570,8 +728,9 @@ def examples_of_file(path, converter):
 
 
 def _reasons(report):
-    summary = report.summary()
-    return summary[len("no examples: ") :] if summary.startswith("no examples: ") else summary
+    from keras_musicvae.data.inference import no_example_reasons
+
+    return no_example_reasons(report)
 
 
 class ExampleRequest(typing.NamedTuple):

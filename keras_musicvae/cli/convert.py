@@ -93,13 +93,12 @@ def run(args):
 
 def _exported_configuration(checkpoint):
     """The Magenta configuration named by `magenta_config.json` beside an exported checkpoint."""
-    import json
+    from keras_musicvae.convert.cache import exported_configuration
 
-    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    described = folder / "magenta_config.json"
-    if not described.is_file():
+    config = exported_configuration(checkpoint)
+    if config is None:
         raise common.UsageError(
             "--preset is required: name the Magenta configuration the checkpoint was trained with "
             "(only magenta.js folders and folders written by export --format magenta_checkpoint name their own)."
         )
-    return json.loads(described.read_text())["config"]
+    return config

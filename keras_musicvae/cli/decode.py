@@ -7,6 +7,7 @@ from keras_musicvae.cli import common
 EXAMPLES = """
 keras-musicvae decode --model runs/mel/preset --input codes.npy --output decoded/
 keras-musicvae decode --model runs/mel/preset --input codes.npy --temperature 0 --output decoded/
+keras-musicvae decode --model chords_preset/ --input codes.npy --chords C G Am F --output decoded/
 """
 
 
@@ -20,16 +21,17 @@ def register(subparsers):
         description=(
             "Decodes each row of a float array [N, z_size] (or one vector [z_size]) saved with "
             "numpy.save, e.g. by `keras-musicvae encode`, and writes OUTPUT/decoded_01.mid, ... "
-            "with piano rolls (and WAVs)."
+            "with piano rolls (and WAVs). Chord-conditioned models need --chords."
         ),
         examples=EXAMPLES,
     )
-    parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    common.add_model_option(parser)
     parser.add_argument("--input", required=True, metavar="Z.npy", help="latent codes, [N, z_size] or [z_size]")
     parser.add_argument(
         "--temperature", type=common.temperature, default=0.0, help="sampling temperature, 0 = argmax (default 0)"
     )
     parser.add_argument("--seed", type=common.seed, default=None, help="random seed")
+    common.add_chords_option(parser)
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     common.add_audio_option(parser)
@@ -50,17 +52,13 @@ def run(args):
         raise common.CLIError(f"{path}: expected a numeric array [N, z_size]; got {z.dtype} {list(z.shape)}.")
     if not np.all(np.isfinite(z)):
         raise common.CLIError(f"{path}: holds NaN or infinite values.")
-    spec = common.ModelSpec(args.model)
+    spec = common.ModelSpec(args.model, args.config)
     if z.shape[1] != spec.z_size:
         raise common.CLIError(
             f"{path}: rows have {z.shape[1]} values but this model's latent size is {spec.z_size}."
         )
-    if spec.control_depth:
-        raise common.UsageError(
-            "this model is conditioned on controls (chords or drum hits), which `decode` cannot "
-            "make up; use `similar` or `interpolate` with an input MIDI file instead."
-        )
     converter = spec.converter()
+    chords = common.chord_progression(args, spec, converter, required=True)
     out_dir = pathlib.Path(args.output)
     writer = common.MusicWriter(out_dir, overwrite=args.overwrite, audio=not args.no_audio, **spec.writer_kwargs(converter))
     stems = common.numbered_stems("decoded", len(z))
@@ -68,8 +66,8 @@ def run(args):
     writer.plan(plan, stems)
     plan.check()
     model = spec.load()
-    outputs = model.decode(z.astype("float32"), temperature=args.temperature, seed=args.seed)
-    writer.write_all(converter.from_tensors(outputs), stems, [f"decoded row {i}" for i in range(len(z))])
+    sequences = model.decode_to_sequences(z.astype("float32"), temperature=args.temperature, seed=args.seed, chords=chords)
+    writer.write_all(sequences, stems, [f"decoded row {i}" for i in range(len(z))])
     common.say(f"decoded {len(z)} latent code(s) into {common.describe_path(out_dir)}/ (decoded_*.mid)")
     note = writer.audio_note()
     if note:

@@ -27,7 +27,7 @@ def register(subparsers):
         ),
         examples=EXAMPLES,
     )
-    parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    common.add_model_option(parser)
     parser.add_argument("--input", required=True, nargs="+", help="MIDI file(s) or folder(s)")
     parser.add_argument("--output", required=True, help="the .npy file to write")
     parser.add_argument("--sigma", action="store_true", help="also save the posterior sigma (OUTPUT_sigma.npy)")
@@ -61,7 +61,7 @@ def run(args):
     if not files:
         raise common.CLIError(f"no MIDI files (*.mid, *.midi) in {', '.join(args.input)}.")
 
-    spec = common.ModelSpec(args.model)
+    spec = common.ModelSpec(args.model, args.config)
     converter = spec.converter()
     model = None
     mus, sigmas, rows, skipped = [], [], [], []

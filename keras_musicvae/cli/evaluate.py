@@ -39,7 +39,11 @@ def register(subparsers):
         examples=EXAMPLES,
         backend_option=True,
     )
-    parser.add_argument("--model", required=True, help="preset folder (e.g. RUN_DIR/preset), name or alias")
+    common.add_model_option(
+        parser,
+        help="preset folder (e.g. RUN_DIR/preset), name or alias, or a Magenta checkpoint (with --config; "
+        "converted once and cached)",
+    )
     parser.add_argument("--data", required=True,
                         help="held-out MIDI folder, file or glob, or a TFRecord of NoteSequences")
     parser.add_argument("--output", required=True, help="output folder for the JSON and the PNGs")
@@ -82,6 +86,7 @@ def run(args):
         if path is not None and not any(ch in path for ch in "*?["):
             common.existing_path(path, f"{flag} data")
 
+    from keras_musicvae.convert import cache
     from keras_musicvae.evaluation import run as evaluation
 
     out_dir = pathlib.Path(args.output)
@@ -90,8 +95,11 @@ def run(args):
         plan.add(out_dir / name)
     plan.check()
 
+    model = args.model
+    if args.config is not None or cache.checkpoint_kind(args.model):
+        model = str(common.model_folder(args.model, args.config))  # a Magenta checkpoint: converted, cached
     results = evaluation.evaluate_model(
-        args.model,
+        model,
         args.data,
         out_dir,
         train_data=args.train_data,

@@ -22,7 +22,7 @@ def register(subparsers):
         "export",
         help="export a model as a SavedModel (TF Serving) or a .tflite file",
         description=(
-            "Writes a TensorFlow SavedModel with encode / decode / sample / interpolate "
+            "Writes a TensorFlow SavedModel with encode / decode / sample / interpolate / interpolate_grid "
             "signatures (for TF Serving, --output is a version folder: models/NAME/1), or one "
             ".tflite file with encode and decode signatures (see docs/SERVING.md). Runs on the "
             "TensorFlow backend whatever KERAS_BACKEND says. --format magentajs writes the folder "
@@ -32,7 +32,7 @@ def register(subparsers):
         ),
         examples=EXAMPLES,
     )
-    parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    common.add_model_option(parser)
     parser.add_argument("--format", required=True, choices=("saved_model", "tflite", "magentajs", "magenta_checkpoint"), help="what to write")
     parser.add_argument("--output", required=True, help="SavedModel folder, .tflite file, or magenta.js / checkpoint folder")
     parser.add_argument(
@@ -54,7 +54,7 @@ def run(args):
     if args.format != "tflite":
         common.check_output_folder(output)
     common.check_can_write(output, args.overwrite)
-    model = common.ModelSpec(args.model).load()
+    model = common.ModelSpec(args.model, args.config).load()
     from keras_musicvae import export
 
     if args.format in ("magentajs", "magenta_checkpoint"):
@@ -62,7 +62,7 @@ def run(args):
     if args.format == "saved_model":
         path = export.export_saved_model(model, output, max_batch=args.max_batch, overwrite=args.overwrite)
         common.say(f"wrote the SavedModel {common.describe_path(path)}/ (signatures: encode, decode, "
-                   "sample, interpolate; serving_default = decode)")
+                   "sample, interpolate, interpolate_grid; serving_default = decode)")
     else:
         path = export.export_tflite(model, output, batch_size=args.batch_size, overwrite=args.overwrite)
         size = path.stat().st_size / 1e6

@@ -8,6 +8,8 @@ EXAMPLES = """
 keras-musicvae sample --model runs/mel/preset -n 8 --output samples/
 keras-musicvae sample --model cat_mel_2bar_small --temperature 0.3 --seed 7 --output samples/
 keras-musicvae sample --model runs/drums/preset -n 4 --temperature 1.0 --output drums/ --overwrite
+keras-musicvae sample --model cat_mel_2bar_med_chords_preset/ --chords C G Am F --output over_chords/
+keras-musicvae sample --model mel_2bar_big/model.ckpt-1234 --config cat-mel_2bar_big --output samples/
 """
 
 
@@ -21,11 +23,14 @@ def register(subparsers):
         description=(
             "Draws latent vectors from the prior N(0, I), decodes them and writes one MIDI file "
             "(with a piano-roll PNG, and a WAV when FluidSynth is installed) per sample: "
-            "OUTPUT/sample_01.mid, ..."
+            "OUTPUT/sample_01.mid, ...\n\n"
+            "--model may be a Magenta checkpoint (give its --config): it is converted on first "
+            "use and kept in ~/.cache/keras_musicvae/converted/ ($XDG_CACHE_HOME). "
+            "Chord-conditioned models need --chords."
         ),
         examples=EXAMPLES,
     )
-    parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    common.add_model_option(parser)
     parser.add_argument("-n", "--num", type=common.count(1), default=8,
         help=f"number of samples, at most {common.MAX_COUNT} (default 8)")
     parser.add_argument(
@@ -35,6 +40,7 @@ def register(subparsers):
         help="sampling temperature; 0 = always the most likely token (default 0.5)",
     )
     parser.add_argument("--seed", type=common.seed, default=None, help="random seed, for repeatable samples")
+    common.add_chords_option(parser)
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     common.add_audio_option(parser)
@@ -43,13 +49,9 @@ def register(subparsers):
 
 def run(args):
     out_dir = pathlib.Path(args.output)
-    spec = common.ModelSpec(args.model)
-    if spec.control_depth:
-        raise common.UsageError(
-            "this model is conditioned on controls (chords or drum hits), which `sample` cannot "
-            "make up; use `similar` or `interpolate` with an input MIDI file instead."
-        )
+    spec = common.ModelSpec(args.model, args.config)
     converter = spec.converter()
+    chords = common.chord_progression(args, spec, converter, required=True)
     writer = common.MusicWriter(out_dir, overwrite=args.overwrite, audio=not args.no_audio, **spec.writer_kwargs(converter))
     stems = common.numbered_stems("sample", args.num)
     plan = common.OutputPlan(args.overwrite)
@@ -57,8 +59,7 @@ def run(args):
     plan.check()
 
     model = spec.load()
-    outputs = model.sample(args.num, temperature=args.temperature, seed=args.seed)
-    sequences = converter.from_tensors(outputs)
+    sequences = model.sample_sequences(args.num, temperature=args.temperature, seed=args.seed, chords=chords)
     writer.write_all(sequences, stems, [f"sample {i + 1} (temperature {args.temperature:g})" for i in range(args.num)])
     common.say(f"wrote {args.num} sample(s) to {common.describe_path(out_dir)}/ (sample_*.mid, .png"
                f"{', .wav' if writer.synth else ''})")

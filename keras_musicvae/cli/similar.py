@@ -8,6 +8,7 @@ EXAMPLES = """
 keras-musicvae similar --model runs/mel/preset --input a.mid --output variations/
 keras-musicvae similar --model runs/mel/preset --input a.mid --similarity 0.9 -n 8 --seed 1 --output variations/
 keras-musicvae similar --model runs/mel/preset --input song.mid --index 2 --output variations/
+keras-musicvae similar --model chords_preset/ --input a.mid --chords Am F C G --output variations/
 """
 
 
@@ -24,11 +25,13 @@ def register(subparsers):
             "input (1 = the input's own code, 0 = a random sample). Writes OUTPUT/input.mid (the "
             "input as the model reads it), OUTPUT/variation_01.mid, ... and OUTPUT/variations.png "
             "(all in a grid). When the input gives several examples (e.g. several 2-bar "
-            "windows), they are written to OUTPUT/candidates/ to choose from with --index."
+            "windows), they are written to OUTPUT/candidates/ to choose from with --index. "
+            "Chord-conditioned models use the input's chords (inferred when it has none), or "
+            "--chords. The Python equivalent is model.similar(note_sequence, n, similarity)."
         ),
         examples=EXAMPLES,
     )
-    parser.add_argument("--model", required=True, help="preset name, Magenta alias or preset folder")
+    common.add_model_option(parser)
     parser.add_argument("--input", required=True, metavar="A.mid", help="the MIDI file to vary")
     parser.add_argument("--index", type=int, default=None, help="which example of the input to use")
     parser.add_argument(
@@ -40,6 +43,7 @@ def register(subparsers):
         "--temperature", type=common.temperature, default=0.5, help="sampling temperature, 0 = argmax (default 0.5)"
     )
     parser.add_argument("--seed", type=common.seed, default=None, help="random seed")
+    common.add_chords_option(parser)
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     common.add_audio_option(parser)
@@ -49,14 +53,13 @@ def register(subparsers):
 def run(args):
     import numpy as np
 
-    from keras_musicvae.evaluation import slerp
-
     if not 0.0 <= args.similarity <= 1.0:
         raise common.UsageError(f"--similarity must be between 0 and 1; got {args.similarity}.")
     input_path = common.existing_file(args.input, "MIDI file")
     out_dir = pathlib.Path(args.output)
-    spec = common.ModelSpec(args.model)
+    spec = common.ModelSpec(args.model, args.config)
     converter = spec.converter()
+    chords = common.chord_progression(args, spec, converter, required=False)
     writer_kwargs = spec.writer_kwargs(converter)
     writer = common.MusicWriter(out_dir, overwrite=args.overwrite, audio=not args.no_audio, **writer_kwargs)
     stems = common.numbered_stems("variation", args.num)
@@ -68,26 +71,16 @@ def run(args):
     found = common.read_examples(requests, converter)
     model = spec.load()
     (example,) = common.pick_examples(requests, found, converter, writer_kwargs)
-    controls = example.controls
-    mu, _ = model.encode(
-        example.inputs[None],
-        lengths=np.array([example.length]),
-        controls=None if controls is None else controls[None],
-    )
-    rng = np.random.default_rng(args.seed)
-    random_z = rng.standard_normal((args.num, model.z_size))
-    z = np.stack([slerp(mu[0], r, 1.0 - args.similarity) for r in random_z]).astype("float32")
-    outputs = model.decode(
-        z,
-        temperature=args.temperature,
-        length=common.decode_length(model, example.inputs.shape[0]),
-        seed=args.seed,
-        controls=controls,
-    )
+    controls = common.chord_controls(model, chords, example.inputs.shape[0])
+    controls = example.controls if controls is None else controls
+    outputs = model.similar(
+        example.inputs, args.num, similarity=args.similarity, temperature=args.temperature, seed=args.seed,
+        lengths=example.length, controls=controls,
+    )  # fmt: skip
     batch_controls = None if controls is None else np.broadcast_to(controls[None], (args.num,) + controls.shape)
     variations = common.sequences_from_outputs(converter, outputs, batch_controls)
     original = common.sequences_from_outputs(
-        converter, example.outputs[None], None if controls is None else controls[None]
+        converter, example.outputs[None], None if example.controls is None else example.controls[None]
     )[0]
     writer.write(original, "input", title=f"input: {input_path.name}")
     writer.write_all(variations, stems, [f"variation {i + 1} (similarity {args.similarity:g})" for i in range(args.num)])

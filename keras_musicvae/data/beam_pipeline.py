@@ -158,10 +158,10 @@ def _converter_from_json(converter_json):
     return converter
 
 
-def _to_examples(note_sequence, converter_json, split):
+def _to_examples(note_sequence, converter_json, split, limits=None):
     converter = _converter_from_json(converter_json)
     try:
-        tensors, report = converter.to_tensors_with_report(note_sequence)
+        tensors, report = converter.to_tensors_with_report(note_sequence, limits=limits)
     except Exception as e:  # noqa: BLE001
         _counter(f"files failed: converter error: {type(e).__name__}").inc()
         return
@@ -278,7 +278,8 @@ def build_pipeline(
         num_shards: Output shards per split (0: let the runner choose).
         converter: Optional `DataConverter` (or its serialized config dict):
             also write per-example arrays of each split.
-        limits: `midi_io.MidiSanityLimits` for reading.
+        limits: `midi_io.MidiSanityLimits` for reading (and the length
+            limits of `converter`).
 
     Returns:
         The dict of the final PCollections (for tests / composition).
@@ -333,7 +334,9 @@ def build_pipeline(
             )
         )
         if converter_json is not None:
-            examples = part | f"Convert{split.title()}" >> beam.FlatMap(_to_examples, converter_json, split)
+            examples = part | f"Convert{split.title()}" >> beam.FlatMap(
+                _to_examples, converter_json, split, limits
+            )
             outputs[f"{split}_examples"] = examples
             _ = examples | f"WriteExamples{split.title()}" >> beam.io.WriteToTFRecord(
                 os.path.join(output_dir, f"{split}_examples"), file_name_suffix=".tfrecord",

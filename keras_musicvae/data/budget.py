@@ -72,7 +72,8 @@ def _cpu_timer(seconds):
         yield
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
-        signal.signal(signal.SIGPROF, previous)
+        # None: a handler installed outside Python; the default is the best guess.
+        signal.signal(signal.SIGPROF, signal.SIG_DFL if previous is None else previous)
 
 
 @contextlib.contextmanager

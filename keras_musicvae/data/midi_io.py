@@ -109,7 +109,7 @@ class MidiSanityLimits:
     max_quarter_notes: float = sequence_checks.DEFAULT_MAX_QUARTER_NOTES
     max_seconds: float = sequence_checks.DEFAULT_MAX_SECONDS
     file_cpu_seconds: float = 60.0
-    file_memory_bytes: int = 2 * 1024**3
+    file_memory_bytes: int = 3 * 1024**3
     drop_zero_length_notes: bool = True
     require_notes: bool = True
 

@@ -752,7 +752,8 @@ def convert_midi_files(files, converter, num_workers=None, progress=True, limits
         num_workers: Worker processes (default: the CPUs available; 0 or 1
             converts in this process).
         progress: Show a tqdm progress bar.
-        limits: `midi_io.MidiSanityLimits` for reading.
+        limits: `midi_io.MidiSanityLimits` for reading and converting (length
+            limits) and the per-file budget of worker processes.
         root: Folder the files belong to (sets NoteSequence filenames).
 
     Returns:
@@ -1167,7 +1168,8 @@ def make_dataset(
             "train" mode, as Magenta; False otherwise).
         num_workers: Conversion processes (default: the CPUs available;
             0 or 1: in this process).
-        limits: `midi_io.MidiSanityLimits` for reading.
+        limits: `midi_io.MidiSanityLimits` for reading and converting (length
+            limits) and the per-file budget of worker processes.
         progress: Show a progress bar during the first conversion pass.
         return_stats: Also return the `PipelineStats` of the first pass.
 

@@ -3,7 +3,8 @@
 Pure NumPy (matplotlib for the figures): they work on token arrays or one-hot
 arrays and need no model; model-dependent steps take callbacks.
 
-* `slerp`, `interpolation_alphas`: latent interpolation (Sec. 2.1.2).
+* `slerp`, `interpolation_alphas`, `interpolation_path`, `interpolation_grid`:
+  latent interpolation (Sec. 2.1.2; four-corner grids as magenta.js).
 * `per_step_accuracy`, `trio_stream_accuracies`: reconstruction accuracy
   (Sec. 5.3, Table 1).
 * `normalized_hamming_distance`, `data_interpolation`,
@@ -41,4 +42,6 @@ from keras_musicvae.evaluation.reconstruction_accuracy import trio_stream_accura
 from keras_musicvae.evaluation.relative_cost import relative_cost
 from keras_musicvae.evaluation.relative_cost import relative_lm_costs
 from keras_musicvae.evaluation.slerp import interpolation_alphas
+from keras_musicvae.evaluation.slerp import interpolation_grid
+from keras_musicvae.evaluation.slerp import interpolation_path
 from keras_musicvae.evaluation.slerp import slerp

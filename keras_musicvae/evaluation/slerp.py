@@ -96,3 +96,75 @@ def slerp(a, b, alpha):
     weight_a = np.where(parallel, 1.0 - t, spherical_a)
     weight_b = np.where(parallel, t, spherical_b)
     return weight_a * a + weight_b * b
+
+
+INTERPOLATION_METHODS = ("slerp", "linear")
+
+
+def interpolation_path(start, end, num_steps, method="slerp"):
+    """`[num_steps, D]` points from `start` to `end` `[D]`, endpoints included.
+
+    Args:
+        start, end: float arrays `[D]`.
+        num_steps: int >= 2.
+        method: "slerp" (great circle, as Magenta's `TrainedModel`) or
+            "linear" (straight line, as magenta.js's `interpolate`).
+
+    Returns:
+        float64 array `[num_steps, D]`.
+    """
+    alphas = interpolation_alphas(num_steps)
+    if _checked_method(method) == "linear":
+        start = np.asarray(start, np.float64)
+        end = np.asarray(end, np.float64)
+        return (1.0 - alphas)[:, None] * start[None] + alphas[:, None] * end[None]
+    return slerp(start, end, alphas)
+
+
+def interpolation_grid(corners, num_steps, method="slerp"):
+    """A `num_steps x num_steps` grid of latent vectors between four corners.
+
+    The corners come in magenta.js's order (`MusicVAE.interpolate` with four
+    inputs): top-left, bottom-left, top-right, bottom-right. Row `i` goes
+    from the left edge to the right edge; `grid[0]` is the top row (from
+    corner 0 to corner 2), `grid[-1]` the bottom row (corner 1 to corner 3).
+    magenta.js returns the same grid flattened row by row
+    (`grid.reshape(-1, D)`).
+
+    Args:
+        corners: float array `[4, D]`.
+        num_steps: int >= 2, points per side (corners included).
+        method: "linear" is magenta.js's bilinear blend, `z = (1-y)(1-x) c0
+            + y(1-x) c1 + (1-y)x c2 + xy c3`; "slerp" (the default) blends
+            spherically: each row is the slerp between the points at height
+            `y` on the left edge (slerp c0 -> c1) and on the right edge
+            (slerp c2 -> c3), so every edge is the two-corner slerp.
+
+    Returns:
+        float64 array `[num_steps, num_steps, D]` (row, column, latent).
+
+    Raises:
+        ValueError: corners not `[4, D]`, num_steps < 2, or an unknown method.
+    """
+    corners = np.asarray(corners, np.float64)
+    if corners.ndim != 2 or corners.shape[0] != 4:
+        raise ValueError(f"corners must be [4, D] (four latent vectors); got shape {corners.shape}.")
+    ys = interpolation_alphas(num_steps)
+    if _checked_method(method) == "linear":
+        y, x = ys[:, None, None], ys[None, :, None]
+        top_left, bottom_left, top_right, bottom_right = corners
+        return (
+            (1 - y) * (1 - x) * top_left
+            + y * (1 - x) * bottom_left
+            + (1 - y) * x * top_right
+            + y * x * bottom_right
+        )
+    left = slerp(corners[0], corners[1], ys)  # [rows, D]
+    right = slerp(corners[2], corners[3], ys)
+    return np.swapaxes(slerp(left, right, ys), 0, 1)  # [columns, rows, D] -> [rows, columns, D]
+
+
+def _checked_method(method):
+    if method not in INTERPOLATION_METHODS:
+        raise ValueError(f"Unknown interpolation method {method!r}; use one of {INTERPOLATION_METHODS}.")
+    return method

@@ -172,6 +172,8 @@ def _drums_spec(model, converter, num_steps):
 
 
 def _trio_spec(model, converter, num_steps):
+    if not model.split_streams and model.output_head != "multi_categorical":
+        _refuse(model, "magenta.js's TrioConverter expects one decoder per instrument (split_streams)")
     melody = converter.melody_converter
     drums = converter.drums_converter
     part = _melody_args(melody, num_steps)
@@ -287,10 +289,7 @@ def magentajs_spec(model):
         _refuse(model, f"magenta.js has no data converter like {kind}")
         return _raise(model)
     if num_segments is not None:
-        if kind in ("MelodyConverter", "TrioConverter", "MultiInstrumentPerformanceConverter"):
-            data["args"]["numSegments"] = int(num_segments)
-        else:
-            _refuse(model, f"magenta.js has no hierarchical models of {kind} data")
+        data["args"]["numSegments"] = int(num_segments)
     elif kind == "TrioConverter" and not (model.decoder_level_lengths or model.output_head == "multi_categorical"):
         _refuse(model, "magenta.js runs trios only with a hierarchical model")
     if model.split_streams and kind != "TrioConverter":

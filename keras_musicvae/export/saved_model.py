@@ -12,11 +12,15 @@ Signatures (the batch axis is dynamic):
 - `interpolate`: `start`, `end` f32 `[T, input_depth]`, `num_steps` i32
   `[]`, `temperature` f32 `[]`, `seed` i32 `[]` -> decode outputs
   (`num_steps` rows, endpoints included) and `z` `[num_steps, z_size]`.
+- `interpolate_grid`: `corners` f32 `[4, T, input_depth]` (magenta.js's
+  order: top-left, bottom-left, top-right, bottom-right), `num_steps` i32
+  `[]`, `temperature` f32 `[]`, `seed` i32 `[]` -> decode outputs (the
+  `num_steps x num_steps` grid row by row: `num_steps ** 2` rows) and `z`.
 
 `T` is the model's `max_seq_len`: pad shorter sequences with zeros and pass
 their lengths. Models with controls (chords; GrooVAE hits) take `controls`
 f32 `[batch, T, control_depth]` in `encode` and `decode`, `[T, control_depth]`
-(shared by every row) in `sample` and `interpolate`.
+(shared by every row) in `sample`, `interpolate` and `interpolate_grid`.
 
 Decode outputs: `tokens` i32 `[batch, T, streams]` (the index of each
 stream's one-hot vector; trios have 3 streams: melody, bass, drums) and
@@ -43,7 +47,7 @@ from keras_musicvae.export.spec import ExportSpec
 
 logger = logging.getLogger(__name__)
 
-SIGNATURES = ("encode", "decode", "sample", "interpolate")
+SIGNATURES = ("encode", "decode", "sample", "interpolate", "interpolate_grid")
 
 
 def build_serving_module(model, max_batch=None):
@@ -74,14 +78,15 @@ def build_serving_module(model, max_batch=None):
     module.decode = graphs.decode_function()
     module.sample = graphs.sample_function()
     module.interpolate = graphs.interpolate_function()
+    module.interpolate_grid = graphs.interpolate_grid_function()
     signatures = {name: getattr(module, name).get_concrete_function() for name in SIGNATURES}
     signatures["serving_default"] = signatures["decode"]
     return module, signatures
 
 
 def export_saved_model(model, path, *, max_batch=None, overwrite=False):
-    """Writes a SavedModel with the `encode`, `decode`, `sample` and
-    `interpolate` serving signatures (`serving_default` = `decode`).
+    """Writes a SavedModel with the `encode`, `decode`, `sample`, `interpolate`
+    and `interpolate_grid` serving signatures (`serving_default` = `decode`).
 
     See this module's docstring for the inputs and outputs of each signature,
     and docs/SERVING.md for TF Serving. For TF Serving, `path` is a version

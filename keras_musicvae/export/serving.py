@@ -1,4 +1,4 @@
-"""The serving graphs of a MusicVAE: `encode`, `decode`, `sample`, `interpolate`.
+"""The serving graphs of a MusicVAE: `encode`, `decode`, `sample`, `interpolate`, `interpolate_grid`.
 
 BACKEND-SPECIFIC CODE (TensorFlow): run with the TensorFlow backend; the model's
 tensor-level methods (`encode_tensors`, `decode_tensors`) are traced into
@@ -106,6 +106,38 @@ class ServingGraphs:
         weight_b = tf.where(parallel, t, tf.sin(t * omega) / safe_sin)
         return tf.cast(weight_a * a[None] + weight_b * b[None], tf.float32)
 
+    @staticmethod
+    def _slerp_rows(start, end, t):
+        """`[R, K, D]` slerps from `start[r]` to `end[r]` `[R, D]` at amounts `t` `[K]` (float64)."""
+        a = tf.cast(start, tf.float64)
+        b = tf.cast(end, tf.float64)
+        denominator = tf.norm(a, axis=-1, keepdims=True) * tf.norm(b, axis=-1, keepdims=True)
+        safe_denominator = tf.where(denominator > 0, denominator, tf.ones_like(denominator))
+        cos_omega = tf.clip_by_value(tf.reduce_sum(a * b, -1, keepdims=True) / safe_denominator, -1.0, 1.0)
+        omega = tf.math.acos(cos_omega)[:, None]  # [R, 1, 1]
+        sin_omega = tf.sin(omega)
+        parallel = tf.logical_or(tf.abs(sin_omega) < _PARALLEL_SIN_TOLERANCE, denominator[:, None] == 0)
+        safe_sin = tf.where(parallel, tf.ones_like(sin_omega), sin_omega)
+        t = tf.cast(t, tf.float64)[None, :, None]  # [1, K, 1]
+        weight_a = tf.where(parallel, 1.0 - t, tf.sin((1.0 - t) * omega) / safe_sin)
+        weight_b = tf.where(parallel, t, tf.sin(t * omega) / safe_sin)
+        return weight_a * a[:, None] + weight_b * b[:, None]
+
+    @classmethod
+    def slerp_grid(cls, corners, num_steps):
+        """`[num_steps * num_steps, D]` latent grid between `corners` `[4, D]`, row by row.
+
+        Corners in magenta.js's order (top-left, bottom-left, top-right,
+        bottom-right); each row is the slerp between the left edge (slerp of
+        corners 0 and 1) and the right edge (corners 2 and 3) at its height,
+        as `keras_musicvae.evaluation.slerp.interpolation_grid`.
+        """
+        t = tf.linspace(tf.constant(0.0, tf.float64), 1.0, num_steps)
+        left = cls._slerp_rows(corners[0:1], corners[1:2], t)[0]  # [rows, D]
+        right = cls._slerp_rows(corners[2:3], corners[3:4], t)[0]
+        grid = cls._slerp_rows(left, right, t)  # [rows, columns, D]
+        return tf.cast(tf.reshape(grid, [-1, tf.shape(corners)[-1]]), tf.float32)
+
     # -- signatures ----------------------------------------------------------
     def encode_function(self):
         """`encode(inputs, lengths[, controls])` -> `mu`, `sigma` `[batch, z_size]`."""
@@ -196,6 +228,40 @@ class ServingGraphs:
             return outputs
 
         return tf.function(interpolate, input_signature=signature)
+
+    def interpolate_grid_function(self):
+        """`interpolate_grid(corners, num_steps, temperature, seed[, controls])`: a four-corner grid.
+
+        `corners` `[4, T, input_depth]` in magenta.js's order (top-left,
+        bottom-left, top-right, bottom-right); the outputs hold the
+        `num_steps x num_steps` grid row by row (`num_steps ** 2` rows) and
+        `z` `[num_steps ** 2, z_size]`.
+        """
+        signature = [
+            tf.TensorSpec([4, self.spec.max_seq_len, self.spec.input_depth], tf.float32, name="corners"),
+            self._scalar("num_steps", tf.int32),
+            self._scalar("temperature", tf.float32),
+            self._scalar("seed", tf.int32),
+        ]
+        if self.spec.control_depth:
+            signature.append(self._controls_spec(batched=False))
+
+        def interpolate_grid(corners, num_steps, temperature, seed, controls=None):
+            checks = self._check_batch(num_steps * num_steps, "num_steps * num_steps")
+            checks.append(
+                tf.debugging.assert_greater_equal(
+                    num_steps, 2, message="num_steps must be >= 2 (the corners are included)"
+                )
+            )
+            with tf.control_dependencies(checks + self._check_temperature(temperature)):
+                lengths = tf.fill([4, *self.spec.lengths_shape], self._full_length())
+                mu, _ = self._encode(corners, lengths, self._broadcast(controls, 4))
+                z = self.slerp_grid(mu, num_steps)
+                outputs = self._decode(z, temperature, seed, self._broadcast(controls, num_steps * num_steps))
+            outputs["z"] = z
+            return outputs
+
+        return tf.function(interpolate_grid, input_signature=signature)
 
     def _full_length(self):
         if self.spec.lengths_shape:

@@ -20,6 +20,7 @@ from keras_musicvae.layers.latent_head import LatentHead
 from keras_musicvae.layers.latent_head import kl_divergence
 from keras_musicvae.models import schedules
 from keras_musicvae.models.optimizer import MusicVAEAdam
+from keras_musicvae.models.sequence_api import SequenceMethods
 from keras_musicvae.utils.backend_compile import compile_model_function
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ OUTPUT_HEADS = ("categorical", "multi_categorical", "groove", "nade")
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
-class MusicVAE(keras.Model):
+class MusicVAE(SequenceMethods, keras.Model):
     """MusicVAE: a bidirectional (or hierarchical) LSTM encoder, a Gaussian
     latent, and a flat or hierarchical (conductor + bar) LSTM decoder.
 
@@ -688,44 +689,8 @@ class MusicVAE(keras.Model):
         out = self.decode(mu, temperature=temperature, length=length, seed=seed, controls=controls)
         return out[0] if single else out
 
-    def interpolate(
-        self,
-        start,
-        end,
-        num_steps=11,
-        temperature=0.5,
-        start_length=None,
-        end_length=None,
-        controls=None,
-        seed=None,
-    ):
-        """Decodes points on the great circle between the `mu`s of two inputs.
-
-        Args:
-            start, end: `[T, input_depth]` sequences.
-            num_steps: points, endpoints included.
-            temperature: sampling temperature (0 = argmax).
-
-        Returns:
-            NumPy `[num_steps, T, output_depth]`.
-        """
-        from keras_musicvae.evaluation.slerp import slerp
-
-        if num_steps < 2:
-            raise ValueError(f"num_steps must be at least 2 (the endpoints); got {num_steps}.")
-        pair = np.stack([np.asarray(start, "float32"), np.asarray(end, "float32")])
-        lengths = None
-        if start_length is not None or end_length is not None:
-            full = pair.shape[1]
-            lengths = np.array(
-                [full if start_length is None else start_length, full if end_length is None else end_length],
-                dtype="int32",
-            )
-        mu, _ = self.encode(pair, lengths=lengths, controls=controls)
-        alphas = np.linspace(0.0, 1.0, num_steps)
-        z = np.stack([slerp(mu[0], mu[1], a) for a in alphas]).astype("float32")
-        length = None if self.decoder_level_lengths else pair.shape[1]
-        return self.decode(z, temperature=temperature, length=length, seed=seed, controls=controls)
+    # `interpolate`, `interpolate_grid`, `similar` and the NoteSequence methods
+    # (`encode_sequences`, `decode_to_sequences`, ...): `SequenceMethods`.
 
     # ---------------------------------------------------------------- config
     def get_config(self):

@@ -59,7 +59,6 @@ def test_generation_is_seeded_and_covers_every_mutation():
     assert first != fuzz.generate(30, seed=6)
     applied = collections.Counter(m for f in fuzz.generate(400, seed=5) for m in f.mutations)
     assert set(applied) == set(fuzz.MUTATIONS)
-    assert any(f.data == b"" for f in first) or applied["empty file"]
 
 
 def test_no_crash_hang_or_memory_blow_up(outcomes):

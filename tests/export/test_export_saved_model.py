@@ -53,6 +53,19 @@ def test_graph_slerp_matches_numpy_slerp():
         np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
+def test_graph_slerp_grid_matches_numpy_grid():
+    from keras_musicvae.evaluation.slerp import interpolation_grid
+    from keras_musicvae.export.serving import ServingGraphs
+
+    rng = np.random.default_rng(1)
+    corners = rng.normal(size=(4, 16))
+    corners[3] = -corners[2]  # an anti-parallel edge takes the linear fallback
+    for steps in (2, 5):
+        expected = interpolation_grid(corners, steps).reshape(-1, 16)
+        got = ServingGraphs.slerp_grid(corners.astype("float32"), steps).numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def _call(call_id, signature, **inputs):
     """One call of `run_tf_only`: signature input name -> key of the arrays."""
     return {"id": call_id, "signature": signature, "inputs": inputs}
@@ -106,10 +119,20 @@ def melody_results(melody_export, tmp_path_factory):
             "interp", "interpolate",
             start="start", end="end", num_steps="steps5", temperature="zero", seed="seed7",
         ),
+        _call(
+            "grid", "interpolate_grid",
+            corners="corners", num_steps="steps2", temperature="zero", seed="seed7",
+        ),
+        _call(
+            "grid_too_big", "interpolate_grid",
+            corners="corners", num_steps="steps3", temperature="zero", seed="seed7",
+        ),
         _call("too_big", "decode", z="big_z", temperature="zero", seed="seed7"),
         _call("negative", "decode", z="z", temperature="minus", seed="seed7"),
     ]
     arrays["start"], arrays["end"] = inputs[0], inputs[1]
+    arrays["corners"] = np.stack([inputs[0], inputs[1], inputs[2], inputs[0]])
+    arrays["steps2"], arrays["steps3"] = np.int32(2), np.int32(3)  # 3 x 3 = 9 > MAX_BATCH
     outputs = run_tf_only(tmp_path_factory.mktemp("melody_run"), path, arrays, calls)
     return model, arrays, outputs
 
@@ -174,6 +197,21 @@ def test_interpolate(melody_results):
 
 
 @pytest.mark.slow
+def test_interpolate_grid(melody_results):
+    from keras_musicvae.evaluation.slerp import interpolation_grid
+
+    model, arrays, out = melody_results
+    mu, _ = model.encode(arrays["corners"])
+    z = out["grid/z"]
+    assert z.shape == (4, model.z_size)  # 2 x 2, row by row
+    np.testing.assert_allclose(z, interpolation_grid(mu, 2).reshape(4, -1), atol=1e-5)
+    np.testing.assert_allclose(z, mu[[0, 2, 1, 3]], atol=1e-5)  # the corners, magenta.js's order
+    grid = model.interpolate_grid(arrays["corners"], 2, temperature=0)
+    np.testing.assert_array_equal(out["grid/tokens"][..., 0], np.argmax(grid.reshape((4,) + grid.shape[2:]), -1))
+    assert "num_steps * num_steps exceeds max_batch" in str(out["grid_too_big/error"])
+
+
+@pytest.mark.slow
 def test_bad_calls_fail_with_clear_messages(melody_results):
     _, _, out = melody_results
     assert f"max_batch={MAX_BATCH}" in str(out["too_big/error"])
@@ -193,7 +231,7 @@ def test_saved_model_cli_lists_the_signatures(melody_export):
     text = result.stdout
     sections = {
         name: _signature_section(text, name)
-        for name in ("encode", "decode", "sample", "interpolate", "serving_default")
+        for name in ("encode", "decode", "sample", "interpolate", "interpolate_grid", "serving_default")
     }
     t, d, z = model.max_seq_len, model.input_depth, model.z_size
     assert _io(sections["encode"], "inputs", "inputs") == ("DT_FLOAT", f"(-1, {t}, {d})")
@@ -212,6 +250,8 @@ def test_saved_model_cli_lists_the_signatures(melody_export):
     assert _io(sections["interpolate"], "inputs", "end") == ("DT_FLOAT", f"({t}, {d})")
     assert _io(sections["interpolate"], "inputs", "num_steps") == ("DT_INT32", "()")
     assert _io(sections["interpolate"], "outputs", "tokens") == ("DT_INT32", f"(-1, {t}, 1)")
+    assert _io(sections["interpolate_grid"], "inputs", "corners") == ("DT_FLOAT", f"(4, {t}, {d})")
+    assert _io(sections["interpolate_grid"], "outputs", "z") == ("DT_FLOAT", f"(-1, {z})")
 
 
 def _signature_section(text, name):
