@@ -138,7 +138,8 @@ class Figures:
         return [
             f"kills: {self.kills} ({self.kills_mid_training} after the run wrote a new checkpoint, "
             f"{self.kills_while_writing} while a checkpoint was being written)",
-            f"resumes: {self.resumes}, from the latest checkpoint's step: {self.resumes_from_the_checkpoint}",
+            f"runs that started (resumed; the first ones afresh): {self.resumes}, "
+            f"from the latest checkpoint's step (0 without one): {self.resumes_from_the_checkpoint}",
             f"inconsistent checkpoints (state vs weights) after a kill: {self.inconsistent_checkpoints}",
             f"stale temporary files after kills: {self.stale_files_after_kills}, "
             f"not removed by the next resume: {self.stale_files_not_removed}",

@@ -66,7 +66,9 @@ def run(args):
     writer.plan(plan, stems)
     plan.check()
     model = spec.load()
-    sequences = model.decode_to_sequences(z.astype("float32"), temperature=args.temperature, seed=args.seed, chords=chords)
+    sequences = model.decode_to_sequences(
+        z.astype("float32"), temperature=args.temperature, seed=args.seed, chords=chords
+    )
     writer.write_all(sequences, stems, [f"decoded row {i}" for i in range(len(z))])
     common.say(f"decoded {len(z)} latent code(s) into {common.describe_path(out_dir)}/ (decoded_*.mid)")
     note = writer.audio_note()

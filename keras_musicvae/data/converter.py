@@ -283,11 +283,20 @@ class DataConverter:
 
     def to_tensors_with_report(self, note_sequence, limits=None):
         """Like `to_tensors`, also returning a `ConversionReport`."""
-        report = ConversionReport()
         problem = refusal_reason(note_sequence, limits)
         if problem is not None:
+            report = ConversionReport()
             report.skip(problem)
             return empty_tensors(), report
+        return self._to_tensors_with_report_checked(note_sequence)
+
+    def _to_tensors_with_report_checked(self, note_sequence):
+        """`to_tensors_with_report` of a sequence `refusal_reason` accepts.
+
+        For the pipeline, whose reader (`midi_io.check_note_sequence`) has
+        already applied the same checks to the same times.
+        """
+        report = ConversionReport()
         tensors = self._convert_sequence(note_sequence, report)
         report.num_examples = len(tensors)
         return tensors, report

@@ -200,18 +200,19 @@ def midi_bytes_to_note_sequence(data, name="<bytes>", limits=None):
         raise MidiReadError(name, REASON_NOT_MIDI, _describe_header(data))
     info = MidiReadInfo()
     try:
-        ns, same_tick_notes = _FastMidiReader(data, limits, name).read()
+        ns, times, same_tick_notes = _FastMidiReader(data, limits, name).read()
         info.zero_length_notes_dropped += same_tick_notes
     except (MidiReadError, MemoryError):
         raise
     except Exception:  # anything unusual: note-seq's own reader decides
         ns = _read_with_note_seq(data, name)
+        times = None
         info.parser = "note_seq"
-    check_note_sequence(ns, limits=limits, name=name, info=info)
+    check_note_sequence(ns, limits=limits, name=name, info=info, times=times)
     return ns, info
 
 
-def check_note_sequence(note_sequence, limits=None, name="<NoteSequence>", info=None):
+def check_note_sequence(note_sequence, limits=None, name="<NoteSequence>", info=None, times=None):
     """Applies the sanity checks to a NoteSequence, in place.
 
     Rejects absurd tempos and NaN or infinite times, drops zero-length notes
@@ -223,6 +224,8 @@ def check_note_sequence(note_sequence, limits=None, name="<NoteSequence>", info=
         limits: A `MidiSanityLimits` (default `DEFAULT_LIMITS`).
         name: Used in error messages.
         info: Optional `MidiReadInfo` to update.
+        times: The sequence's `sequence_checks.SequenceTimes` when known
+            (reading them from the protobuf costs as much as the checks).
 
     Returns:
         The `MidiReadInfo` (a new one when `info` is None).
@@ -244,20 +247,23 @@ def check_note_sequence(note_sequence, limits=None, name="<NoteSequence>", info=
     problem = sequence_checks.invalid_tempo(note_sequence)  # if min_qpm <= 0
     if problem is not None:
         raise MidiReadError(name, REASON_ABSURD_TEMPO, problem[1])
-    problem = sequence_checks.invalid_times(note_sequence)
+    if times is None:
+        times = sequence_checks.SequenceTimes.of(note_sequence)
+    problem = times.invalid()
     if problem is not None:
         raise MidiReadError(name, *problem)
     if limits.drop_zero_length_notes:
-        notes = note_sequence.notes
-        zero = [i for i, n in enumerate(notes) if not n.end_time > n.start_time]
+        zero = times.zero_length_notes()
         if zero:
+            notes = note_sequence.notes
             keep = [n for n in notes if n.end_time > n.start_time]
             del notes[:]
             notes.extend(keep)
             info.zero_length_notes_dropped += len(zero)
             note_sequence.total_time = max((n.end_time for n in keep), default=0.0)
+            times = sequence_checks.SequenceTimes.of(note_sequence)
     problem = sequence_checks.length_problem(
-        note_sequence, limits.max_seconds, limits.max_quarter_notes
+        note_sequence, limits.max_seconds, limits.max_quarter_notes, times
     )
     if problem is not None:
         raise MidiReadError(name, *problem)
@@ -452,7 +458,8 @@ class _FastMidiReader:
                 f"its last event is at tick {max_tick:,}, beyond the limit of "
                 f"{self.limits.max_ticks:,}",
             )
-        return self._to_note_sequence(), self.same_tick_notes
+        ns, times = self._to_note_sequence()
+        return ns, times, self.same_tick_notes
 
     # -- parsing -----------------------------------------------------------
     def _read_track(self, data, pos, end, track_index, build_meta_message):
@@ -641,6 +648,7 @@ class _FastMidiReader:
         return scales
 
     def _to_note_sequence(self):
+        """The NoteSequence and its `SequenceTimes` (the same floats)."""
         from note_seq.protobuf import music_pb2
 
         resolution = self.resolution
@@ -662,20 +670,25 @@ class _FastMidiReader:
         ns.source_info.parser = music_pb2.NoteSequence.SourceInfo.PRETTY_MIDI
         ns.source_info.encoding_type = music_pb2.NoteSequence.SourceInfo.MIDI
 
+        other_times = []  # (kind, [seconds]) as in `sequence_checks.SequenceTimes`
         if self.time_signatures:
             times = to_seconds([t[0] for t in self.time_signatures])
+            other_times.append(("time signature", times.tolist()))
             for time, (_, numerator, denominator) in zip(times.tolist(), self.time_signatures):
                 ns.time_signatures.add(time=time, numerator=numerator, denominator=denominator)
         if self.key_signatures:
             times = to_seconds([k[0] for k in self.key_signatures])
+            other_times.append(("key signature", times.tolist()))
             for time, (_, key_number) in zip(times.tolist(), self.key_signatures):
                 ns.key_signatures.add(time=time, key=key_number % 12, mode=key_number // 12)
         tempo_times = to_seconds(starts)
+        other_times.append(("tempo", tempo_times.tolist()))
         for time, factor in zip(tempo_times.tolist(), factors.tolist()):
             ns.tempos.add(time=time, qpm=60.0 / (factor * resolution))
 
         instruments = list(self.instrument_map.values())
         total_time = 0.0
+        note_starts, note_ends = [], []
         add_note = ns.notes.add
         for index, inst in enumerate(instruments):
             if inst.name:
@@ -686,6 +699,8 @@ class _FastMidiReader:
             begin = to_seconds(ticks[:, 0]).tolist()
             finish = to_seconds(ticks[:, 1]).tolist()
             total_time = max(total_time, max(finish))
+            note_starts += begin
+            note_ends += finish
             program = int(inst.program)
             is_drum = inst.is_drum
             for b, f, (_, _, pitch, velocity) in zip(begin, finish, inst.notes):
@@ -701,6 +716,7 @@ class _FastMidiReader:
         for index, inst in enumerate(instruments):
             if inst.pitch_bends:
                 times = to_seconds([p[0] for p in inst.pitch_bends]).tolist()
+                other_times.append(("pitch bend", times))
                 for time, (_, bend) in zip(times, inst.pitch_bends):
                     ns.pitch_bends.add(
                         instrument=index,
@@ -712,6 +728,7 @@ class _FastMidiReader:
         for index, inst in enumerate(instruments):
             if inst.control_changes:
                 times = to_seconds([c[0] for c in inst.control_changes]).tolist()
+                other_times.append(("control change", times))
                 for time, (_, number, value) in zip(times, inst.control_changes):
                     ns.control_changes.add(
                         instrument=index,
@@ -722,7 +739,9 @@ class _FastMidiReader:
                         is_drum=inst.is_drum,
                     )
         ns.total_time = total_time
-        return ns
+        other_times.append(("total time", [total_time]))
+        times = sequence_checks.SequenceTimes(tuple(note_starts), tuple(note_ends), tuple(other_times))
+        return ns, times
 
 
 def _key_number(key_name):

@@ -455,6 +455,13 @@ def _convert_task(task):
     return results
 
 
+def _checks_like_base(converter):
+    """Whether `converter` keeps `DataConverter`'s checks (no override)."""
+    from keras_musicvae.data.converter import DataConverter
+
+    return type(converter).to_tensors_with_report is DataConverter.to_tensors_with_report
+
+
 def _fail(result, reason, detail):
     result.failure = (reason, detail)
     result.blocks = None
@@ -492,7 +499,11 @@ def _convert_item(task, index, item, variants, result):
             source = ns
             if transposition or stretch != 1.0:
                 source = augment_lib.apply_augmentation(ns, transposition, stretch)
-            tensors, report = converter.to_tensors_with_report(source, limits=task.limits)
+            if stretch == 1.0 and _checks_like_base(converter):
+                # `_load_item` checked these times with the same limits.
+                tensors, report = converter._to_tensors_with_report_checked(source)
+            else:
+                tensors, report = converter.to_tensors_with_report(source, limits=task.limits)
             if v == 0:
                 result.num_examples = len(tensors)
                 result.reasons = collections.Counter(report.reasons)

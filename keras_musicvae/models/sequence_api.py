@@ -482,7 +482,8 @@ def _pair_lengths(pair, *inputs_and_lengths):
         for x, length in inputs_and_lengths
     ]
     if len({np.shape(length) for length in lengths}) > 1:
-        raise ValueError(f"start_length and end_length must have the same shape; got {[length.tolist() for length in lengths]}.")
+        shown = [length.tolist() for length in lengths]
+        raise ValueError(f"start_length and end_length must have the same shape; got {shown}.")
     return np.stack(lengths)
 
 

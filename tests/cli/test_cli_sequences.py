@@ -83,8 +83,8 @@ def test_checkpoint_and_config_mistakes(checkpoint, tiny_preset, tmp_path):
     with_preset = run_cli("sample", "--model", tiny_preset, "--config", CONFIG, "--output", tmp_path / "o", timeout=120)
     assert with_preset.returncode == 2
     assert "--config names the configuration of a Magenta checkpoint" in with_preset.stderr
-    wrong = run_cli("encode", "--model", checkpoint, "--config", "cat-mel_2bar_small", "--input", tmp_path,
-                    "--output", tmp_path / "z.npy", env=env, timeout=300)  # fmt: skip
+    wrong = run_cli("sample", "--model", checkpoint, "--config", "cat-mel_2bar_small", "--output", tmp_path / "o",
+                    env=env, timeout=300)  # fmt: skip
     assert wrong.returncode == 1
     assert "The checkpoint does not match the model" in wrong.stderr and "Traceback" not in wrong.stderr
     assert not list((tmp_path / "xdg" / "keras_musicvae" / "converted").iterdir())
