@@ -26,7 +26,9 @@ import glob
 import hashlib
 import os
 import pathlib
+import re
 import struct
+import threading
 
 import numpy as np
 
@@ -82,7 +84,12 @@ class MidiSanityLimits:
         max_file_bytes: Files larger than this are rejected as "huge file"
             before being parsed (None for no cap).
         max_ticks: Files whose last event lies beyond this tick are rejected
-            as "huge file" (note-seq would allocate one float per tick).
+            as "huge file".
+        max_ticks_note_seq: The same for files only note-seq's reader reads
+            (those with unusual content): pretty_midi allocates about 24
+            bytes per tick (20 M ticks: 0.5 GB). Also, such a file may last
+            at most `max_quarter_notes` times its ticks per quarter note
+            ("too long").
         max_quarter_notes: Files lasting longer than this many quarter notes
             (at their own tempos) are rejected as "too long": a converter's
             work and memory grow with the quantized length. None: no limit.
@@ -106,6 +113,7 @@ class MidiSanityLimits:
     max_notes: int = 250_000
     max_file_bytes: int = 64 * 1024 * 1024
     max_ticks: int = 100_000_000
+    max_ticks_note_seq: int = 20_000_000
     max_quarter_notes: float = sequence_checks.DEFAULT_MAX_QUARTER_NOTES
     max_seconds: float = sequence_checks.DEFAULT_MAX_SECONDS
     file_cpu_seconds: float = 60.0
@@ -205,7 +213,7 @@ def midi_bytes_to_note_sequence(data, name="<bytes>", limits=None):
     except (MidiReadError, MemoryError):
         raise
     except Exception:  # anything unusual: note-seq's own reader decides
-        ns = _read_with_note_seq(data, name)
+        ns = _read_with_note_seq(data, name, limits)
         times = None
         info.parser = "note_seq"
     check_note_sequence(ns, limits=limits, name=name, info=info, times=times)
@@ -347,27 +355,85 @@ def _describe_header(data):
     return f"it starts with bytes {head[:4].hex(' ')}, not the MIDI header 'MThd'"
 
 
-def _read_with_note_seq(data, name):
-    """note-seq's reader (pretty_midi/mido), its errors made `MidiReadError`s."""
-    import note_seq
+_PRETTY_MIDI_LOCK = threading.Lock()
+_LARGEST_TICK = re.compile(r"largest tick of (\d+)")
 
+
+def _read_with_note_seq(data, name, limits):
+    """note-seq's reader (pretty_midi/mido), its errors made `MidiReadError`s.
+
+    pretty_midi allocates arrays with one entry per tick up to the file's
+    last tick, and note-seq raises pretty_midi's own limit on that tick to
+    1e10; here it is lowered to what `limits` accept, so that a file of a
+    few bytes cannot make it allocate gigabytes.
+    """
+    import note_seq
+    from pretty_midi import pretty_midi
+
+    max_tick = _note_seq_tick_limit(data, limits)
     try:
-        return note_seq.midi_to_note_sequence(data)
+        with _PRETTY_MIDI_LOCK:
+            saved = pretty_midi.MAX_TICK
+            pretty_midi.MAX_TICK = max_tick
+            try:
+                return note_seq.midi_to_note_sequence(data)
+            finally:
+                pretty_midi.MAX_TICK = saved
     except MemoryError:
         raise
     except Exception as e:  # noqa: BLE001 - every note-seq/pretty_midi failure
-        raise _classify_note_seq_error(e, name) from None
+        raise _classify_note_seq_error(e, name, _division(data), limits) from None
 
 
-def _classify_note_seq_error(error, name):
+def _division(data):
+    """Ticks per quarter note from the header (None for SMPTE or none)."""
+    if len(data) < 14:
+        return None
+    (division,) = struct.unpack(">h", data[12:14])
+    return division if division > 0 else None
+
+
+def _note_seq_tick_limit(data, limits):
+    limit = limits.max_ticks_note_seq
+    division = _division(data)
+    if division and limits.max_quarter_notes is not None:
+        quarters_limit = int(limits.max_quarter_notes * division)
+        limit = quarters_limit if limit is None else min(limit, quarters_limit)
+    return 1e10 if limit is None else limit  # note-seq's own setting
+
+
+def _classify_note_seq_error(error, name, division=None, limits=DEFAULT_LIMITS):
     text = str(error)
     if "EOFError" in text or isinstance(error, EOFError):
         return MidiReadError(name, REASON_TRUNCATED, "the file ends in the middle of the data")
     if "MThd not found" in text:
         return MidiReadError(name, REASON_NOT_MIDI, "no MIDI header 'MThd'")
-    if "largest tick" in text or "MemoryError" in text:
+    largest = _LARGEST_TICK.search(text)
+    if largest:
+        return _tick_limit_error(int(largest.group(1)), division, limits, name)
+    if "MemoryError" in text:
         return MidiReadError(name, REASON_HUGE, _short(text))
     return MidiReadError(name, REASON_CORRUPT, _short(text))
+
+
+def _tick_limit_error(tick, division, limits, name):
+    """"too long" or "huge file" for a file whose last event is at `tick`."""
+    if division and limits.max_quarter_notes is not None:
+        quarters = tick / division
+        if quarters > limits.max_quarter_notes:
+            return MidiReadError(
+                name,
+                REASON_TOO_LONG,
+                f"it lasts {quarters:,.0f} quarter notes ({tick:,} ticks of 1/{division} quarter), "
+                f"more than the limit of {limits.max_quarter_notes:,}",
+            )
+    limit = limits.max_ticks_note_seq
+    return MidiReadError(
+        name,
+        REASON_HUGE,
+        f"its last event is at tick {tick:,}"
+        + (f", beyond the limit of {limit:,} for files with unusual content" if limit else ""),
+    )
 
 
 def _short(text, limit=200):

@@ -8,6 +8,8 @@ converters run only in the slow test.
 """
 
 import collections
+import os
+import shutil
 
 import pytest
 
@@ -16,6 +18,7 @@ from keras_musicvae.data import converter_for_preset
 from keras_musicvae.data import fuzz
 from keras_musicvae.data import midi_io
 from keras_musicvae.data import pipeline
+from keras_musicvae.data.melody import MelodyConverter
 
 SEED = 2024
 COUNT = 240
@@ -88,6 +91,31 @@ def test_pipeline_counters_add_up(fuzz_folder, outcomes):
     refused = collections.Counter(o.read_reason for o in outcomes if o.read_reason)
     assert stats.files_failed == refused  # the same reasons, file for file
     assert sum(stats.no_example_reasons.values()) >= stats.files_without_examples
+
+
+class MisbehavingConverter(MelodyConverter):
+    """Kills its process or spins, depending on the file's name."""
+
+    def _convert_sequence(self, note_sequence, report):
+        name = os.path.basename(note_sequence.filename)
+        if name.startswith("die"):
+            os._exit(3)
+        while name.startswith("spin"):
+            pass
+        return super()._convert_sequence(note_sequence, report)
+
+
+def test_campaign_reports_dead_workers_and_hangs_per_file(tmp_path, bundled_corpus_dir):
+    song = sorted(bundled_corpus_dir.rglob("*.mid"))[0]
+    names = ["a_ok.mid", "die.mid", "spin.mid", "z_ok.mid"]
+    for name in names:
+        shutil.copy(song, tmp_path / name)
+    paths = [str(tmp_path / name) for name in names]
+    outcomes = fuzz.run_campaign(paths, {"chaos": MisbehavingConverter()}, num_workers=2,
+                                 file_budget=fuzz.CampaignBudget(cpu_seconds=1.0))
+    assert [o.finding for o in outcomes] == [None, fuzz.WORKER_DIED, fuzz.HANG, None]
+    assert outcomes[0].examples == outcomes[3].examples == {"chaos": outcomes[0].examples["chaos"]}
+    assert fuzz.summarize(outcomes).findings == {fuzz.WORKER_DIED: 1, fuzz.HANG: 1}
 
 
 @pytest.mark.slow

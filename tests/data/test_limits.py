@@ -138,6 +138,34 @@ def test_the_52_byte_file_is_refused_everywhere_quickly_in_bounded_memory(tmp_pa
     assert figures["growth"] < 128 * 2**20
 
 
+_FALLBACK_SCRIPT = r"""
+import resource, sys
+from keras_musicvae.data import budget, midi_io
+size = budget._address_space_size()
+resource.setrlimit(resource.RLIMIT_AS, (size + 256 * 2**20, resource.RLIM_INFINITY))
+for limits in (None, midi_io.MidiSanityLimits(max_quarter_notes=None, max_seconds=None)):
+    try:
+        midi_io.read_midi_with_info(sys.argv[1], limits=limits)
+    except midi_io.MidiReadError as e:
+        print(e.reason)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux's")
+def test_note_seq_fallback_reader_is_bounded_too(tmp_path):
+    # A real-time byte sends the file to note-seq's reader, which would
+    # allocate about 24 bytes per tick (2.3 GB here).
+    track = b"\x00\xf8\x00\x90\x3c\x40" + _vlq(99_000_000) + b"\x80\x3c\x40\x00\xff\x2f\x00"
+    path = tmp_path / "fallback.mid"
+    path.write_bytes(
+        b"MThd" + struct.pack(">LHHH", 6, 0, 1, 96) + b"MTrk" + struct.pack(">L", len(track)) + track
+    )
+    result = subprocess.run([sys.executable, "-c", _FALLBACK_SCRIPT, str(path)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == ["too long", "huge file"]
+
+
 def test_length_limits_are_measured_in_quarter_notes_and_seconds():
     ns = band_sequence(bars=2)  # 8 quarter notes, 4 s at 120 qpm
     assert sequence_checks.end_time(ns) == pytest.approx(4.0)
