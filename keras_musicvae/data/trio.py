@@ -68,6 +68,8 @@ class TrioConverter(DataConverter):
     and last `gap_bars` bars count as covered if any of the three plays
     there, as in Magenta). At most `max_tensors_per_notesequence` examples
     are kept (the first ones, or a seeded random choice in `train` mode).
+    A part with more than `max_instrument_triples` instrument triples or
+    `max_windows` windows gives nothing (and a reason), to bound the work.
 
     Arrays per example (`T` = `slice_bars * steps_per_quarter *
     quarters_per_bar`):
@@ -97,6 +99,12 @@ class TrioConverter(DataConverter):
     control_dtype = np.bool_
     length_shape = ()
     end_token = False  # as Magenta: fixed-length examples, no end token
+    # Bounds on the work of one part (Magenta has none): files with dozens
+    # of melody and bass instruments would otherwise make every combination
+    # times every window (a 220 KB fuzzed file: 23 GB). The richest file of
+    # the development corpus gives 661 windows.
+    max_instrument_triples = 1024
+    max_windows = 8192
 
     def __init__(
         self,
@@ -222,45 +230,66 @@ class TrioConverter(DataConverter):
             )
 
         slice_bars = self.slice_bars or total_bars
-        seqs, control_seqs = [], []
-        for group in itertools.product(by_type[_MELODY], by_type[_BASS], by_type[_DRUMS]):
-            group = list(group)
-            group_coverage = np.all(coverage[:, group], axis=1)
-            # Magenta's leniency at both ends (note: with gap_bars=0 the
-            # second slice `[-0:]` is the whole array, as in Magenta).
-            group_coverage[:gap] = np.any(coverage[:gap, group])
-            group_coverage[-gap:] = np.any(coverage[-gap:, group])
-            if not all(i in encoded for i in group):
-                continue
-            for bar in range(total_bars - slice_bars + 1):
-                if np.all(group_coverage[bar : bar + slice_bars]):
-                    start = bar * self.steps_per_bar
-                    end = (bar + slice_bars) * self.steps_per_bar
-                    seqs.append(
-                        np.concatenate([encoded[i][start:end] for i in group], axis=-1)
-                    )
-                    if encoded_controls is not None:
-                        control_seqs.append(encoded_controls[start:end])
-        if not seqs:
+        windows = self._windows(by_type, encoded, coverage, total_bars, slice_bars, report)
+        if windows is None:
+            return empty_tensors()
+        if not windows:
             report.skip(
                 f"no {slice_bars}-bar stretch where melody, bass and drums all play"
             )
             return empty_tensors()
-        report.stats["trio windows"] += len(seqs)
+        report.stats["trio windows"] += len(windows)
 
-        rows = list(range(len(seqs)))
-        rows = self._maybe_sample_items(rows)
-        seqs = [seqs[r] for r in rows]
-        if encoded_controls is not None:
-            controls = [control_seqs[r] for r in rows]
-        else:
-            controls = [np.zeros((len(s), 0), self.control_dtype) for s in seqs]
+        # Sampled before the arrays are built (the same choice as sampling
+        # the built arrays), so memory follows the cap, not the windows.
+        rows = self._maybe_sample_items(list(range(len(windows))))
+        seqs, controls = [], []
+        for group, bar in (windows[r] for r in rows):
+            start = bar * self.steps_per_bar
+            end = (bar + slice_bars) * self.steps_per_bar
+            seqs.append(np.concatenate([encoded[i][start:end] for i in group], axis=-1))
+            if encoded_controls is not None:
+                controls.append(encoded_controls[start:end])
+            else:
+                controls.append(np.zeros((end - start, 0), self.control_dtype))
         return ConverterTensors(
             inputs=seqs,
             outputs=list(seqs),
             controls=controls,
             lengths=[len(s) for s in seqs],
         )
+
+    def _windows(self, by_type, encoded, coverage, total_bars, slice_bars, report):
+        """`[(instrument triple, first bar)]` of every example, in Magenta's order.
+
+        None (with the reason in `report`) beyond `max_instrument_triples`
+        or `max_windows`.
+        """
+        parts = [[i for i in by_type[t] if i in encoded] for t in (_MELODY, _BASS, _DRUMS)]
+        triples = math.prod(len(p) for p in parts)
+        if triples > self.max_instrument_triples:
+            counts = " x ".join(str(len(p)) for p in parts)
+            report.skip(
+                f"too many melody x bass x drums combinations ({counts}; at most "
+                f"{self.max_instrument_triples:,})"
+            )
+            return None
+        gap = self.gap_bars
+        windows = []
+        for group in itertools.product(*parts):
+            group = list(group)
+            group_coverage = np.all(coverage[:, group], axis=1)
+            # Magenta's leniency at both ends (note: with gap_bars=0 the
+            # second slice `[-0:]` is the whole array, as in Magenta).
+            group_coverage[:gap] = np.any(coverage[:gap, group])
+            group_coverage[-gap:] = np.any(coverage[-gap:, group])
+            for bar in range(total_bars - slice_bars + 1):
+                if np.all(group_coverage[bar : bar + slice_bars]):
+                    windows.append((group, bar))
+            if len(windows) > self.max_windows:
+                report.skip(f"more than {self.max_windows:,} trio windows")
+                return None
+        return windows
 
     def _instrument_coverage(self, quantized, total_bars):
         """Types every instrument and marks the bars it plays in.
