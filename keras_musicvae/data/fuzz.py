@@ -182,7 +182,7 @@ class _Smf:
         return b"".join(out)
 
 
-def _vlq(value):
+def vlq(value):
     """A MIDI variable-length quantity (at most 0x0FFFFFFF)."""
     out = [value & 0x7F]
     value >>= 7
@@ -193,7 +193,7 @@ def _vlq(value):
 
 
 def _meta(kind, payload, delta=0):
-    return _vlq(delta) + bytes([0xFF, kind]) + _vlq(len(payload)) + bytes(payload)
+    return vlq(delta) + bytes([0xFF, kind]) + vlq(len(payload)) + bytes(payload)
 
 
 # ---------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def _huge_delta(data, rng, donor):
     delta = int(rng.choice([10**6, 99_000_000, 0x0FFFFFFF]))
     channel = int(rng.choice([0, 9]))
     note = bytes([0x90 | channel, 60, 100])
-    events = b"\x00" + note + _vlq(delta) + bytes([0x80 | channel, 60, 0])
+    events = b"\x00" + note + vlq(delta) + bytes([0x80 | channel, 60, 0])
     if rng.random() < 0.5:
         smf.set_field(4, 1)  # one tick per quarter note
     smf.insert_events(int(rng.choice(smf.tracks())), events, at_end=bool(rng.random() < 0.5))
@@ -367,8 +367,8 @@ def _odd_events(data, rng, donor):
         bytes([0, 60, 100]),  # running status at the start of a track
         bytes([0, 0xF8]),  # real-time byte in a file
         bytes([0, 0xF1, 5]),  # system common
-        bytes([0, 0xF0]) + _vlq(0x0FFFFFFF) + b"\x01\x02",  # sysex longer than the file
-        bytes([0, 0xFF, 0x03]) + _vlq(0x0FFFFFFF) + b"name",  # meta longer than the file
+        bytes([0, 0xF0]) + vlq(0x0FFFFFFF) + b"\x01\x02",  # sysex longer than the file
+        bytes([0, 0xFF, 0x03]) + vlq(0x0FFFFFFF) + b"name",  # meta longer than the file
         bytes([0, 0xFF, 0x2F, 0x00, 0, 0x90, 60, 100]),  # events after end-of-track
         bytes([0, 0xFF, 0x20, 0x01, 0x7F]),  # channel prefix out of range
     ]

@@ -19,6 +19,7 @@ from keras_musicvae.data import converter_for_preset
 from keras_musicvae.data import midi_io
 from keras_musicvae.data import pipeline
 from keras_musicvae.data import sequence_checks
+from keras_musicvae.data.fuzz import vlq
 from keras_musicvae.data.melody import MelodyConverter
 
 # One converter per family (chords: melody and multi-instrument with chords).
@@ -35,22 +36,13 @@ FAMILY_PRESETS = (
 NO_LENGTH_LIMIT = midi_io.MidiSanityLimits(max_quarter_notes=None, max_seconds=None)
 
 
-def _vlq(value):
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
-
-
 def long_note_midi():
     """The fuzz campaign's 52-byte file: division 1, one note of 99M ticks."""
     track = (
         b"\x00\xff\x51\x03\x07\xa1\x20"  # 120 quarter notes per minute
         + b"\x00\xff\x58\x04\x04\x02\x18\x08"  # 4/4
         + b"\x00\x90\x3c\x40"
-        + _vlq(99_000_000)
+        + vlq(99_000_000)
         + b"\x80\x3c\x40"
         + b"\x00\xff\x2f\x00"
     )
@@ -155,7 +147,7 @@ for limits in (None, midi_io.MidiSanityLimits(max_quarter_notes=None, max_second
 def test_note_seq_fallback_reader_is_bounded_too(tmp_path):
     # A real-time byte sends the file to note-seq's reader, which would
     # allocate about 24 bytes per tick (2.3 GB here).
-    track = b"\x00\xf8\x00\x90\x3c\x40" + _vlq(99_000_000) + b"\x80\x3c\x40\x00\xff\x2f\x00"
+    track = b"\x00\xf8\x00\x90\x3c\x40" + vlq(99_000_000) + b"\x80\x3c\x40\x00\xff\x2f\x00"
     path = tmp_path / "fallback.mid"
     path.write_bytes(
         b"MThd" + struct.pack(">LHHH", 6, 0, 1, 96) + b"MTrk" + struct.pack(">L", len(track)) + track
