@@ -40,6 +40,8 @@ def test_presets_found_after_wheel_install(tmp_path):
         assert model.converter is not None
         corpus = pathlib.Path(keras_musicvae.__file__).parent / "corpus" / "freedoom"
         assert len(list(corpus.glob("*/*.mid"))) == 86 and (corpus / "COPYRIGHT").exists()
+        from keras_musicvae.web import server
+        assert all((server.PAGE_DIR / name).is_file() for name in server.PAGE_ASSETS), server.PAGE_DIR
         print("ok")
         """
     ).replace("TARGET", repr(str(target)))

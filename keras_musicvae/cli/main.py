@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "decode",
     "convert",
     "export",
+    "web",
 )
 
 BACKENDS = ("tensorflow", "jax", "torch")

@@ -234,14 +234,14 @@ def read_example_tfrecords(path):
     Returns:
         A `ConverterTensors` (feed it to `pipeline.dataset_from_tensors`).
     """
-    from keras_musicvae.data import pipeline
+    from keras_musicvae.data import sources
     from keras_musicvae.data.converter import empty_tensors
 
     out = empty_tensors()
     paths = path if isinstance(path, (list, tuple)) else [path]
     for pattern in paths:
-        for record_path in pipeline._match_files(os.fspath(pattern)):
-            for serialized in pipeline._read_tfrecord(record_path):
+        for record_path in sources.match_files(os.fspath(pattern)):
+            for serialized in sources.read_tfrecord(record_path):
                 inputs, targets, controls, lengths = decode_example(serialized)
                 out.inputs.append(inputs)
                 out.outputs.append(targets)

@@ -15,7 +15,7 @@ Conversion worker processes read and convert each file inside `file_budget`:
 Both need a POSIX system and the main thread (signals); memory limits need
 Linux (macOS ignores `RLIMIT_AS`). Where a mechanism is missing the budget
 silently does not apply; pipelines still survive a worker that dies (see
-`pipeline._Runner`). Never used in the user's own process: a signal handler
+`parallel.Runner`). Never used in the user's own process: a signal handler
 and an address-space limit there would surprise the caller.
 """
 

@@ -181,6 +181,60 @@ def _length_limits_text(limits):
     return "more than " + " or ".join(parts)
 
 
+def positive_int(name, value, optional=False):
+    """`value` as an int after checking that it is a positive integer.
+
+    Args:
+        name: The argument's name, for the error message.
+        value: The value to check.
+        optional: Whether None is allowed (and returned as is).
+
+    Raises:
+        ValueError: If `value` is not a positive integer (or None when
+            `optional`).
+    """
+    if value is None and optional:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or int(value) != value
+        or value < 1
+    ):
+        allowed = "a positive integer or None" if optional else "a positive integer"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}.")
+    return int(value)
+
+
+def non_negative(name, value, optional=False, integer=False):
+    """`value` after checking that it is a number >= 0 (an integer if asked).
+
+    Raises:
+        ValueError: If it is not (None passes when `optional`).
+    """
+    if value is None and optional:
+        return None
+    kind = "an integer" if integer else "a number"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not np.isfinite(value)
+        or value < 0
+        or (integer and int(value) != value)
+    ):
+        raise ValueError(f"{name} must be {kind} >= 0{' or None' if optional else ''}, got {value!r}.")
+    return int(value) if integer else value
+
+
+def check_pitch_range(min_pitch, max_pitch):
+    """Raises ValueError unless 0 <= min_pitch <= max_pitch <= 127."""
+    if not 0 <= min_pitch <= max_pitch <= 127:
+        raise ValueError(
+            "Need 0 <= min_pitch <= max_pitch <= 127, got "
+            f"min_pitch={min_pitch!r}, max_pitch={max_pitch!r}."
+        )
+
+
 class DataConverter:
     """Base class of every converter (melody, drums, trio, groove, multiperf).
 
@@ -219,10 +273,18 @@ class DataConverter:
     applies_max_tensors_cap = True
 
     def __init__(self, max_tensors_per_notesequence=None, mode="train", seed=None):
-        self.max_tensors_per_notesequence = max_tensors_per_notesequence
+        self.max_tensors_per_notesequence = positive_int(
+            "max_tensors_per_notesequence", max_tensors_per_notesequence, optional=True
+        )
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.mode = mode
+
+    def _set_grid(self, steps_per_quarter, quarters_per_bar):
+        """Checks and sets `steps_per_quarter`, `quarters_per_bar`, `steps_per_bar`."""
+        self.steps_per_quarter = positive_int("steps_per_quarter", steps_per_quarter)
+        self.quarters_per_bar = positive_int("quarters_per_bar", quarters_per_bar)
+        self.steps_per_bar = self.steps_per_quarter * self.quarters_per_bar
 
     # -- mode ---------------------------------------------------------------
     @property

@@ -29,6 +29,8 @@ from note_seq import drums_encoder_decoder
 from keras_musicvae.data import drum_extraction
 from keras_musicvae.data.converter import DataConverter
 from keras_musicvae.data.converter import empty_tensors
+from keras_musicvae.data.converter import non_negative
+from keras_musicvae.data.converter import positive_int
 from keras_musicvae.data.converter import register_converter
 
 OUTPUT_VELOCITY = 80
@@ -216,21 +218,19 @@ class DrumsConverter(DataConverter):
             mode=mode,
             seed=seed,
         )
-        self.max_bars = max_bars
-        self.slice_bars = slice_bars
-        self.gap_bars = gap_bars
+        self._set_grid(steps_per_quarter, quarters_per_bar)
+        self.max_bars = max_bars = positive_int("max_bars", max_bars, optional=True)
+        self.slice_bars = slice_bars = positive_int("slice_bars", slice_bars, optional=True)
+        self.gap_bars = non_negative("gap_bars", gap_bars, optional=True)
         self._pitch_classes_arg = serializable_pitch_classes(pitch_classes)
         self.pitch_classes = resolve_pitch_classes(pitch_classes, "reduced")
         self.pitch_class_map = pitch_class_map(self.pitch_classes)
         self.add_end_token = bool(add_end_token)
-        self.steps_per_quarter = steps_per_quarter
-        self.quarters_per_bar = quarters_per_bar
         self.pad_to_total_time = pad_to_total_time
         self.roll_input = roll_input
         self.roll_output = roll_output
         self.presplit_on_time_changes = presplit_on_time_changes
 
-        self.steps_per_bar = steps_per_quarter * quarters_per_bar
         self.slice_steps = self.steps_per_bar * slice_bars if slice_bars else None
         self.max_steps = self.steps_per_bar * max_bars if max_bars else None
         self.num_classes = len(self.pitch_classes)

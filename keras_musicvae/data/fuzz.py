@@ -635,10 +635,10 @@ def _run_until_failure(paths, converters, num_workers, file_budget, limits):
 
 
 def _new_pool(num_workers):
-    from keras_musicvae.data import pipeline
+    from keras_musicvae.data import parallel
 
     return concurrent.futures.ProcessPoolExecutor(
-        max_workers=max(1, num_workers), mp_context=pipeline._mp_context()
+        max_workers=max(1, num_workers), mp_context=parallel.pool_context()
     )
 
 

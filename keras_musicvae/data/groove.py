@@ -24,6 +24,7 @@ import numpy as np
 from keras_musicvae.data import drum_extraction
 from keras_musicvae.data.converter import DataConverter
 from keras_musicvae.data.converter import empty_tensors
+from keras_musicvae.data.converter import positive_int
 from keras_musicvae.data.converter import register_converter
 from keras_musicvae.data.drums import drum_name
 from keras_musicvae.data.drums import pitch_class_map
@@ -162,10 +163,9 @@ class GrooveConverter(DataConverter):
             mode=mode,
             seed=seed,
         )
-        self.split_bars = split_bars
-        self.steps_per_quarter = steps_per_quarter
-        self.quarters_per_bar = quarters_per_bar
-        self.steps_per_bar = steps_per_quarter * quarters_per_bar
+        self._set_grid(steps_per_quarter, quarters_per_bar)
+        self.split_bars = split_bars = positive_int("split_bars", split_bars, optional=True)
+        hop_size = positive_int("hop_size", hop_size, optional=True)
         self.humanize = humanize
         self.tapify = tapify
         self.add_instruments = (

@@ -23,9 +23,12 @@ import numpy as np
 
 from keras_musicvae.data import chords as chords_lib
 from keras_musicvae.data import melody_extraction
-from keras_musicvae.data.converter import DataConverter
 from keras_musicvae.data.converter import ConverterTensors
+from keras_musicvae.data.converter import DataConverter
+from keras_musicvae.data.converter import check_pitch_range
 from keras_musicvae.data.converter import empty_tensors
+from keras_musicvae.data.converter import non_negative
+from keras_musicvae.data.converter import positive_int
 from keras_musicvae.data.converter import register_converter
 
 PIANO_MIN_MIDI_PITCH = 21
@@ -179,50 +182,32 @@ class MelodyConverter(DataConverter):
             mode=mode,
             seed=seed,
         )
-        _check_positive_int("steps_per_quarter", steps_per_quarter)
-        _check_positive_int("quarters_per_bar", quarters_per_bar)
-        for name, value in (("max_bars", max_bars), ("slice_bars", slice_bars)):
-            if value is not None:
-                _check_positive_int(name, value)
-        if gap_bars is not None and gap_bars < 0:
-            raise ValueError(f"gap_bars must be >= 0 or None, got {gap_bars!r}.")
-        if not (0 <= min_pitch <= max_pitch <= 127):
-            raise ValueError(
-                "Need 0 <= min_pitch <= max_pitch <= 127, got "
-                f"min_pitch={min_pitch!r}, max_pitch={max_pitch!r}."
-            )
+        self._set_grid(steps_per_quarter, quarters_per_bar)
+        max_bars = positive_int("max_bars", max_bars, optional=True)
+        slice_bars = positive_int("slice_bars", slice_bars, optional=True)
+        gap_bars = non_negative("gap_bars", gap_bars, optional=True)
+        check_pitch_range(min_pitch, max_pitch)
         if valid_programs is not None:
             valid_programs = [int(p) for p in valid_programs]
             if any(not 0 <= p <= 127 for p in valid_programs):
                 raise ValueError(
                     f"valid_programs must be MIDI programs 0-127, got {valid_programs}."
                 )
-        if (
-            max_tensors_per_notesequence is not None
-            and max_tensors_per_notesequence < 1
-        ):
-            raise ValueError(
-                "max_tensors_per_notesequence must be None or >= 1, got "
-                f"{max_tensors_per_notesequence!r}."
-            )
 
         self.valid_programs = valid_programs
         self._valid_program_set = (
             None if valid_programs is None else frozenset(valid_programs)
         )
         self.skip_polyphony = bool(skip_polyphony)
-        self.max_bars = None if max_bars is None else int(max_bars)
-        self.slice_bars = None if slice_bars is None else int(slice_bars)
+        self.max_bars = max_bars
+        self.slice_bars = slice_bars
         self.gap_bars = gap_bars
-        self.steps_per_quarter = steps_per_quarter = int(steps_per_quarter)
-        self.quarters_per_bar = quarters_per_bar = int(quarters_per_bar)
         self.pad_to_total_time = bool(pad_to_total_time)
         self.chord_encoding = chord_encoding
         self.min_pitch = min_pitch
         self.max_pitch = max_pitch
         self.presplit_on_time_changes = bool(presplit_on_time_changes)
 
-        self.steps_per_bar = steps_per_quarter * quarters_per_bar
         self.slice_steps = self.steps_per_bar * self.slice_bars if slice_bars else None
         self.melody_encoding = note_seq.MelodyOneHotEncoding(min_pitch, max_pitch + 1)
         self.chord_encoder = chords_lib.chord_encoding_from_name(chord_encoding)
@@ -479,7 +464,3 @@ class MelodyConverter(DataConverter):
         )
         return config
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")

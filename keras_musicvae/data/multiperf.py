@@ -34,6 +34,7 @@ from note_seq import sequences_lib
 
 from keras_musicvae.data import chords
 from keras_musicvae.data.converter import DataConverter
+from keras_musicvae.data.converter import check_pitch_range
 from keras_musicvae.data.converter import empty_tensors
 from keras_musicvae.data.converter import register_converter
 
@@ -221,15 +222,11 @@ class MultiInstrumentPerformanceConverter(DataConverter):
                 "max_events_per_instrument must leave room for the program and end "
                 f"tokens (>= 2); got {max_events_per_instrument}."
             )
-        if not 0 <= min_pitch <= max_pitch <= 127:
-            raise ValueError(
-                f"Need 0 <= min_pitch <= max_pitch <= 127; got {min_pitch}, {max_pitch}."
-            )
+        check_pitch_range(min_pitch, max_pitch)
+        self._set_grid(steps_per_quarter, quarters_per_bar)
         self.num_velocity_bins = num_velocity_bins
         self.hop_size_bars = hop_size_bars
         self.chunk_size_bars = chunk_size_bars
-        self.steps_per_quarter = steps_per_quarter
-        self.quarters_per_bar = quarters_per_bar
         self.min_num_instruments = min_num_instruments
         self.max_num_instruments = max_num_instruments
         self.min_total_events = min_total_events
@@ -242,7 +239,6 @@ class MultiInstrumentPerformanceConverter(DataConverter):
             chord_encoding
         )
 
-        self.steps_per_bar = steps_per_quarter * quarters_per_bar
         self.num_chunks = hop_size_bars // chunk_size_bars
         self.chunk_steps = self.steps_per_bar * chunk_size_bars
         self.hop_steps = self.steps_per_bar * hop_size_bars

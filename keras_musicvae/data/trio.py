@@ -27,6 +27,8 @@ from keras_musicvae.data import chords as chords_lib
 from keras_musicvae.data.converter import ConverterTensors
 from keras_musicvae.data.converter import DataConverter
 from keras_musicvae.data.converter import empty_tensors
+from keras_musicvae.data.converter import non_negative
+from keras_musicvae.data.converter import positive_int
 from keras_musicvae.data.converter import register_converter
 from keras_musicvae.data.drums import DrumsConverter
 from keras_musicvae.data.melody import BASS_PROGRAMS
@@ -123,18 +125,12 @@ class TrioConverter(DataConverter):
             mode=mode,
             seed=seed,
         )
-        for name, value in (("slice_bars", slice_bars), ("max_bars", max_bars)):
-            if value is not None and (int(value) != value or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if int(gap_bars) != gap_bars or gap_bars < 0:
-            raise ValueError(f"gap_bars must be an integer >= 0, got {gap_bars!r}.")
-        self.slice_bars = None if slice_bars is None else int(slice_bars)
-        self.gap_bars = int(gap_bars)
-        self.max_bars = None if max_bars is None else int(max_bars)
-        self.steps_per_quarter = steps_per_quarter = int(steps_per_quarter)
-        self.quarters_per_bar = quarters_per_bar = int(quarters_per_bar)
+        self._set_grid(steps_per_quarter, quarters_per_bar)
+        steps_per_quarter, quarters_per_bar = self.steps_per_quarter, self.quarters_per_bar
+        self.slice_bars = positive_int("slice_bars", slice_bars, optional=True)
+        self.gap_bars = non_negative("gap_bars", gap_bars, integer=True)
+        self.max_bars = positive_int("max_bars", max_bars, optional=True)
         self.chord_encoding = chord_encoding
-        self.steps_per_bar = steps_per_quarter * quarters_per_bar
 
         self.melody_converter = MelodyConverter(
             gap_bars=None,

@@ -9,10 +9,10 @@ import pytest
 
 from keras_musicvae.evaluation import per_step_accuracy
 from keras_musicvae.evaluation import tokens_from_one_hot
+from keras_musicvae.evaluation.model_runner import ModelRunner
 from keras_musicvae.evaluation.run import evaluate_model
 from keras_musicvae.evaluation.run import load_examples
 from keras_musicvae.evaluation.run import reconstruction_study
-from keras_musicvae.evaluation.run import _ModelRunner
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 FREEDOOM = REPO_ROOT / "keras_musicvae" / "corpus" / "freedoom"
@@ -121,7 +121,7 @@ def test_accuracies_match_independent_computations(tiny_melody_model, midi_files
 
     model = tiny_melody_model
     examples, _ = load_examples(midi_files[0], model, max_examples=8, num_workers=1)
-    results = reconstruction_study(_ModelRunner(model, 8), examples)
+    results = reconstruction_study(ModelRunner(model, 8), examples)
     outputs = model(examples, training=False)
     logits = ops.convert_to_numpy(outputs["logits"])
     expected = per_step_accuracy(
