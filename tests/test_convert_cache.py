@@ -88,6 +88,7 @@ def test_second_use_reads_the_cache_and_equals_an_explicit_conversion(checkpoint
 
     explicit = convert_magenta_checkpoint(checkpoint, CONFIG, output=tmp_path / "explicit")
     cached, weights = _weights(folder)
+    assert int(np.asarray(cached.global_step)) == 40  # Magenta's global_step is kept
     for got, expected in zip(weights, explicit.get_weights()):
         np.testing.assert_array_equal(got, np.asarray(expected))
     z = np.random.default_rng(0).standard_normal((2, cached.z_size)).astype("float32")

@@ -153,6 +153,12 @@ def test_inferred_sizes_and_preset_round_trip(tmp_path):
     model = convert_magenta_checkpoint(folder / "checkpoint", "hier-mel_16bar", output=tmp_path / "p")
     assert model.enc_rnn_size == [64] and model.dec_rnn_size == [96, 96] and model.z_size == 32
     reloaded = MusicVAE.from_preset(tmp_path / "p")
+    # Magenta's global_step (40) is kept, in the model and in the preset:
+    # fine-tuning continues the learning-rate, KL and sampling schedules.
+    assert int(ops.convert_to_numpy(model.global_step)) == 40
+    assert int(ops.convert_to_numpy(reloaded.global_step)) == 40
+    reloaded.compile()
+    assert reloaded.optimizer._learning_rate.initial_step == 40
     mu, _ = reloaded.encode(io["input_sequence"])
     np.testing.assert_allclose(mu, io["mu"], atol=1e-4)
     with pytest.raises(FileExistsError):

@@ -390,6 +390,9 @@ def main():
     for name, (magenta_name, description, paper, hparams, converter, augmentation) in PRESETS.items():
         print(name)
         config = dict(hparams)
+        # Magenta's LSTM initialisation for training from scratch (converted
+        # checkpoints bring their own weights).
+        config["lstm_initializer"] = "magenta"
         config["name"] = name
         config["converter"] = full_converter_config(converter)
         config["augmentation"] = augmentation

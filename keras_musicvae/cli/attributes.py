@@ -48,11 +48,10 @@ def register(subparsers):
     )
     common.add_model_option(compute)
     compute.add_argument("--data", required=True, nargs="+", help="MIDI file(s) or folder(s)")
-    compute.add_argument("--output", required=True, help="the .npz file to write")
+    common.add_output_options(compute, help="the .npz file to write", overwrite_help="replace an existing file")
     compute.add_argument(
         "--max-per-file", type=int, default=None, help="at most this many examples per file (default: all)"
     )
-    compute.add_argument("--overwrite", action="store_true", help="replace an existing file")
     compute.set_defaults(run=run_compute)
 
     apply = actions.add_parser(
@@ -80,12 +79,9 @@ def register(subparsers):
         "--subtract", action="append", default=[], metavar="NAME", help="attribute to subtract (repeatable)"
     )
     apply.add_argument("--amount", type=float, default=1.0, help="scale of the vectors (default 1.0)")
-    apply.add_argument(
-        "--temperature", type=common.temperature, default=0.0, help="sampling temperature, 0 = argmax (default 0)"
-    )
-    apply.add_argument("--seed", type=common.seed, default=None, help="random seed")
-    apply.add_argument("--output", required=True, help="output folder")
-    apply.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common.add_temperature_option(apply, 0.0)
+    common.add_seed_option(apply)
+    common.add_output_options(apply)
     common.add_audio_option(apply)
     apply.set_defaults(run=run_apply)
 

@@ -26,14 +26,12 @@ def register(subparsers):
         examples=EXAMPLES,
     )
     common.add_model_option(parser)
+    common.add_precision_option(parser)
     parser.add_argument("--input", required=True, metavar="Z.npy", help="latent codes, [N, z_size] or [z_size]")
-    parser.add_argument(
-        "--temperature", type=common.temperature, default=0.0, help="sampling temperature, 0 = argmax (default 0)"
-    )
-    parser.add_argument("--seed", type=common.seed, default=None, help="random seed")
+    common.add_temperature_option(parser, 0.0)
+    common.add_seed_option(parser)
     common.add_chords_option(parser)
-    parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common.add_output_options(parser)
     common.add_audio_option(parser)
     parser.set_defaults(run=run)
 
@@ -65,7 +63,7 @@ def run(args):
     plan = common.OutputPlan(args.overwrite)
     writer.plan(plan, stems)
     plan.check()
-    model = spec.load()
+    model = spec.load(dtype=args.precision)
     sequences = model.decode_to_sequences(
         z.astype("float32"), temperature=args.temperature, seed=args.seed, chords=chords
     )

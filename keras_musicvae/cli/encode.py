@@ -28,10 +28,10 @@ def register(subparsers):
         examples=EXAMPLES,
     )
     common.add_model_option(parser)
+    common.add_precision_option(parser)
     parser.add_argument("--input", required=True, nargs="+", help="MIDI file(s) or folder(s)")
-    parser.add_argument("--output", required=True, help="the .npy file to write")
+    common.add_output_options(parser, help="the .npy file to write")
     parser.add_argument("--sigma", action="store_true", help="also save the posterior sigma (OUTPUT_sigma.npy)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     parser.set_defaults(run=run)
 
 
@@ -71,7 +71,7 @@ def run(args):
         except common.CLIError as e:
             skipped.append(str(e))
             continue
-        model = model or spec.load()
+        model = model or spec.load(dtype=args.precision)
         mu, sigma = encode_tensors(model, tensors)
         mus.append(mu)
         sigmas.append(sigma)

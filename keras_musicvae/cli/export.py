@@ -9,6 +9,7 @@ EXAMPLES = """
 keras-musicvae export --model runs/mel/preset --format saved_model --output models/cat_mel/1
 keras-musicvae export --model runs/mel/preset --format tflite --output cat_mel.tflite
 keras-musicvae export --model runs/mel/preset --format tflite --batch-size 4 --output cat_mel_b4.tflite
+keras-musicvae export --model runs/mel/preset --format tflite --quantization int8 --output cat_mel_int8.tflite
 keras-musicvae export --model runs/mel/preset --format magentajs --output web/cat_mel
 keras-musicvae export --model runs/mel/preset --format magenta_checkpoint --output magenta_ckpt/cat_mel
 """
@@ -34,14 +35,25 @@ def register(subparsers):
     )
     common.add_model_option(parser)
     parser.add_argument("--format", required=True, choices=("saved_model", "tflite", "magentajs", "magenta_checkpoint"), help="what to write")
-    parser.add_argument("--output", required=True, help="SavedModel folder, .tflite file, or magenta.js / checkpoint folder")
+    common.add_output_options(
+        parser, help="SavedModel folder, .tflite file, or magenta.js / checkpoint folder",
+        overwrite_help="replace an existing output",
+    )
     parser.add_argument(
         "--batch-size", type=int, default=1, help="tflite only: the fixed batch size (default 1)"
     )
     parser.add_argument(
+        "--quantization",
+        choices=("float16", "int8"),
+        default=None,
+        help=(
+            "tflite only: store the weights as float16 (half the file) or as dynamic-range int8 "
+            "(about a quarter; int8 matrix products); default float32. See docs/SERVING.md"
+        ),
+    )
+    parser.add_argument(
         "--max-batch", type=int, default=None, help="saved_model only: largest batch accepted (default: any)"
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.set_defaults(run=run, default_backend="tensorflow")
 
 
@@ -51,6 +63,11 @@ def run(args):
         raise common.UsageError(f"--output of a tflite export must end in .tflite; got {output}.")
     if args.batch_size < 1:
         raise common.UsageError(f"--batch-size must be at least 1; got {args.batch_size}.")
+    if args.quantization is not None and args.format != "tflite":
+        raise common.UsageError(
+            f"--quantization applies to --format tflite only; --format {args.format} writes "
+            "float32 weights. Leave --quantization out, or export with --format tflite."
+        )
     if args.format != "tflite":
         common.check_output_folder(output)
     common.check_can_write(output, args.overwrite)
@@ -64,10 +81,12 @@ def run(args):
         common.say(f"wrote the SavedModel {common.describe_path(path)}/ (signatures: encode, decode, "
                    "sample, interpolate, interpolate_grid; serving_default = decode)")
     else:
-        path = export.export_tflite(model, output, batch_size=args.batch_size, overwrite=args.overwrite)
+        path = export.export_tflite(
+            model, output, batch_size=args.batch_size, quantization=args.quantization, overwrite=args.overwrite
+        )
         size = path.stat().st_size / 1e6
-        common.say(f"wrote {common.describe_path(path)} ({size:.1f} MB; signatures: encode, decode; "
-                   f"batch size {args.batch_size})")
+        common.say(f"wrote {common.describe_path(path)} ({size:.1f} MB, {args.quantization or 'float32'} "
+                   f"weights; signatures: encode, decode; batch size {args.batch_size})")
 
 
 def _export_magenta(args, model, output):

@@ -45,6 +45,7 @@ def register(subparsers):
         examples=EXAMPLES,
     )
     common.add_model_option(parser)
+    common.add_precision_option(parser)
     parser.add_argument("--from", dest="start", required=True, metavar="A.mid", help="the start (grid: top-left)")
     parser.add_argument("--to", dest="end", required=True, metavar="B.mid", help="the end (grid: top-right)")
     parser.add_argument("--from-index", type=int, default=None, help="which example of --from to use")
@@ -60,13 +61,10 @@ def register(subparsers):
     parser.add_argument("--steps", type=common.count(2), default=None,
         help=f"number of steps, endpoints included, 2 to {common.MAX_COUNT} (default 7; grid: "
              "points per side, default 5)")
-    parser.add_argument(
-        "--temperature", type=common.temperature, default=0.5, help="sampling temperature, 0 = argmax (default 0.5)"
-    )
-    parser.add_argument("--seed", type=common.seed, default=None, help="random seed")
+    common.add_temperature_option(parser, 0.5)
+    common.add_seed_option(parser)
     common.add_chords_option(parser)
-    parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common.add_output_options(parser)
     common.add_audio_option(parser)
     parser.set_defaults(run=run)
 
@@ -94,7 +92,7 @@ def run(args):
     plan.check()
 
     found = common.read_examples(requests, converter)  # every input checked before anything is written
-    model = spec.load()
+    model = spec.load(dtype=args.precision)
     examples = common.pick_examples(requests, found, converter, writer_kwargs)
     if grid:
         rows, num_steps = interpolate_grid(model, converter, examples, steps, args.temperature, args.seed, chords)

@@ -32,13 +32,12 @@ def register(subparsers):
         examples=EXAMPLES,
     )
     parser.add_argument("--input", required=True, nargs="+", help="MIDI folder(s) or file(s)")
-    parser.add_argument("--output", required=True, help="output folder")
+    common.add_output_options(parser)
     parser.add_argument("--preset", default=None, help="count the examples this model gets from the files")
     parser.add_argument(
         "--eval-fraction", type=float, default=0.1, help="share of files held out for evaluation (default 0.1)"
     )
     parser.add_argument("--workers", type=int, default=None, help="processes counting examples (default: CPUs)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     parser.set_defaults(run=run)
 
 

@@ -31,18 +31,13 @@ def register(subparsers):
         examples=EXAMPLES,
     )
     common.add_model_option(parser)
+    common.add_precision_option(parser)
     parser.add_argument("-n", "--num", type=common.count(1), default=8,
         help=f"number of samples, at most {common.MAX_COUNT} (default 8)")
-    parser.add_argument(
-        "--temperature",
-        type=common.temperature,
-        default=0.5,
-        help="sampling temperature; 0 = always the most likely token (default 0.5)",
-    )
-    parser.add_argument("--seed", type=common.seed, default=None, help="random seed, for repeatable samples")
+    common.add_temperature_option(parser, 0.5)
+    common.add_seed_option(parser, help="random seed, for repeatable samples")
     common.add_chords_option(parser)
-    parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common.add_output_options(parser)
     common.add_audio_option(parser)
     parser.set_defaults(run=run)
 
@@ -58,7 +53,7 @@ def run(args):
     writer.plan(plan, stems)
     plan.check()
 
-    model = spec.load()
+    model = spec.load(dtype=args.precision)
     sequences = model.sample_sequences(args.num, temperature=args.temperature, seed=args.seed, chords=chords)
     writer.write_all(sequences, stems, [f"sample {i + 1} (temperature {args.temperature:g})" for i in range(args.num)])
     common.say(f"wrote {args.num} sample(s) to {common.describe_path(out_dir)}/ (sample_*.mid, .png"

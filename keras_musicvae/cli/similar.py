@@ -32,6 +32,7 @@ def register(subparsers):
         examples=EXAMPLES,
     )
     common.add_model_option(parser)
+    common.add_precision_option(parser)
     parser.add_argument("--input", required=True, metavar="A.mid", help="the MIDI file to vary")
     parser.add_argument("--index", type=int, default=None, help="which example of the input to use")
     parser.add_argument(
@@ -39,13 +40,10 @@ def register(subparsers):
     )
     parser.add_argument("-n", "--num", type=common.count(1), default=4,
         help=f"number of variations, at most {common.MAX_COUNT} (default 4)")
-    parser.add_argument(
-        "--temperature", type=common.temperature, default=0.5, help="sampling temperature, 0 = argmax (default 0.5)"
-    )
-    parser.add_argument("--seed", type=common.seed, default=None, help="random seed")
+    common.add_temperature_option(parser, 0.5)
+    common.add_seed_option(parser)
     common.add_chords_option(parser)
-    parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common.add_output_options(parser)
     common.add_audio_option(parser)
     parser.set_defaults(run=run)
 
@@ -69,7 +67,7 @@ def run(args):
 
     requests = [common.ExampleRequest(input_path, args.index, "--index", out_dir / "candidates")]
     found = common.read_examples(requests, converter)
-    model = spec.load()
+    model = spec.load(dtype=args.precision)
     (example,) = common.pick_examples(requests, found, converter, writer_kwargs)
     controls = common.chord_controls(model, chords, example.inputs.shape[0])
     controls = example.controls if controls is None else controls

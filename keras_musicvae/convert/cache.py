@@ -28,7 +28,8 @@ import tempfile
 
 CACHE_SUBDIR = ("keras_musicvae", "converted")
 # Bump when a change of the converter makes older cache entries wrong.
-CACHE_FORMAT = 1
+# 2: converted presets keep the checkpoint's global_step.
+CACHE_FORMAT = 2
 SOURCE_FILE = "source.json"
 EXPORTED_CONFIG_FILE = "magenta_config.json"
 

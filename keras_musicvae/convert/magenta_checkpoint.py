@@ -141,13 +141,24 @@ def _extract_members(bundle, members, root, path):
         ) from e
 
 
-def read_checkpoint(path):
+def read_checkpoint(path, with_step=False):
     """`{name: np.ndarray}` of a Magenta checkpoint's model variables (a TF1
-    checkpoint, or a magenta.js folder: `config.json` + `weights_manifest.json`)."""
+    checkpoint, or a magenta.js folder: `config.json` + `weights_manifest.json`).
+
+    Args:
+        path: see `convert_magenta_checkpoint`.
+        with_step: also return the checkpoint's `global_step`.
+
+    Returns:
+        the variables, or `(variables, global_step)` with `with_step`
+        (`global_step` an int, None when the checkpoint has none, as
+        magenta.js folders).
+    """
     from keras_musicvae.convert import magentajs
 
     if magentajs.is_magentajs_folder(path):
-        return magentajs.read_weights(path)
+        variables = magentajs.read_weights(path)
+        return (variables, None) if with_step else variables
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,11 +168,15 @@ def read_checkpoint(path):
         except Exception as e:  # noqa: BLE001 - re-raised with the path
             raise ValueError(f"Cannot read the checkpoint {prefix}: {e}") from e
         names = reader.get_variable_to_shape_map()
-        return {
+        variables = {
             name: reader.get_tensor(name)
             for name in sorted(names)
             if not _TRAINING_ONLY.search(name)
         }
+        if not with_step:
+            return variables
+        step = int(reader.get_tensor("global_step")) if "global_step" in names else None
+        return variables, step
 
 
 # -------------------------------------------------------- size inference
@@ -401,7 +416,10 @@ def convert_magenta_checkpoint(
         overwrite: replace an existing output folder.
 
     Returns:
-        The converted `MusicVAE`.
+        The converted `MusicVAE`, its `global_step` set to the checkpoint's
+        (0 when it has none), so that `compile()` and training continue
+        Magenta's schedules (see `MusicVAE.make_optimizer`). The preset
+        written to `output` keeps the step in its weights.
 
     Raises:
         CheckpointMismatchError: the checkpoint does not fit the preset; the
@@ -414,7 +432,7 @@ def convert_magenta_checkpoint(
     if output is not None and pathlib.Path(output).exists() and any(pathlib.Path(output).iterdir()):
         if not overwrite:
             raise FileExistsError(f"{output} exists and is not empty; pass overwrite=True to replace it.")
-    variables = read_checkpoint(checkpoint)
+    variables, global_step = read_checkpoint(checkpoint, with_step=True)
     if not variables:
         raise CheckpointMismatchError(f"{checkpoint}: the checkpoint holds no model variables.")
     base = load_preset_config(preset)
@@ -427,6 +445,10 @@ def convert_magenta_checkpoint(
     model = load_model_from_preset(preset, load_weights=False, **overrides)
     for variable, value in map_variables(model, variables):
         variable.assign(value.astype(variable.dtype))
+    if global_step is not None:
+        # Magenta's `global_step` drives the learning-rate, KL-weight and
+        # scheduled-sampling schedules: fine-tuning continues them.
+        model.global_step.assign(global_step)
     if output is not None:
         description = (
             f"Converted from the Magenta checkpoint {checkpoint} "

@@ -15,6 +15,9 @@ arrays and need no model; model-dependent steps take callbacks.
   Appendix C).
 * `plot_interpolation_study`, `plot_attribute_change_heatmap`,
   `write_figures_json`: figures.
+* `EvaluationSettings`, `StudyOutcome`: what `run.evaluate_model` (which
+  needs a model, so it is imported from `keras_musicvae.evaluation.run`)
+  runs and what each study gives.
 """
 
 from keras_musicvae.evaluation.attribute_vectors import attribute_change_matrix
@@ -44,4 +47,6 @@ from keras_musicvae.evaluation.relative_cost import relative_lm_costs
 from keras_musicvae.evaluation.slerp import interpolation_alphas
 from keras_musicvae.evaluation.slerp import interpolation_grid
 from keras_musicvae.evaluation.slerp import interpolation_path
+from keras_musicvae.evaluation.settings import EvaluationSettings
+from keras_musicvae.evaluation.settings import StudyOutcome
 from keras_musicvae.evaluation.slerp import slerp

@@ -138,6 +138,7 @@ def export_tflite(
     path,
     *,
     batch_size=1,
+    quantization=None,
     select_tf_ops=False,
     optimizations=None,
     overwrite=False,
@@ -154,56 +155,139 @@ def export_tflite(
     noise as its `noise` input (make it with `tflite_noise`, or pass zeros
     with `temperature=0` for the argmax).
 
+    `quantization` stores the weights in a narrower type; the signatures,
+    their inputs and outputs stay float32 / int32 as without it:
+
+    - `"float16"`: float16 weights (half the file), dequantised to float32
+      when the interpreter loads them; the arithmetic stays float32.
+    - `"int8"`: dynamic-range quantisation (TF Lite's `Optimize.DEFAULT`
+      without a representative dataset): int8 weights with one float scale
+      per output channel (about a quarter of the file); the interpreter's
+      hybrid kernels quantise the activations on the fly for the big
+      matrix products. No calibration data is needed.
+
+    Both change the logits slightly, and with them some argmax tokens:
+    `benchmarks/quantization.py` measures the agreement with float32 for a
+    trained model (figures in benchmarks/README.md).
+
     Args:
         model: a `MusicVAE` (TensorFlow backend).
         path: the `.tflite` file to write.
         batch_size: int, the fixed batch size of both signatures.
+        quantization: None (float32 weights), `"float16"` or `"int8"`
+            (see above).
         select_tf_ops: also allow select TF ops (no preset needs them;
             for custom heads whose ops are not TF Lite built-ins; such a file
             needs the Flex runtime).
-        optimizations: optional list of `tf.lite.Optimize` values (e.g.
-            `[tf.lite.Optimize.DEFAULT]` for dynamic-range quantisation;
-            check the outputs, quantisation changes the logits).
+        optimizations: optional list of `tf.lite.Optimize` values, for
+            converter settings `quantization` does not cover; cannot be
+            combined with `quantization`.
         overwrite: replace an existing file.
 
     Returns:
         `pathlib.Path` of the file.
 
     Raises:
+        ValueError: an unknown `quantization`, `quantization` together
+            with `optimizations`, or a bad `batch_size`.
         RuntimeError: on a backend other than TensorFlow, or when the
             conversion fails (the message names the ops).
         FileExistsError: `path` exists and `overwrite` is False.
     """
     require_tensorflow_backend("export_tflite")
-    import tensorflow as tf
-
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    _check_quantization(quantization, optimizations)
     path = pathlib.Path(os.path.expanduser(str(path))).absolute()
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
     spec = ExportSpec.from_model(model)
     module, signatures = _tflite_module(model, spec, int(batch_size))
+    content = convert_signatures(
+        module,
+        signatures,
+        quantization=quantization,
+        select_tf_ops=select_tf_ops,
+        optimizations=optimizations,
+    )
+    with atomic_destination(path, overwrite=overwrite) as staging:
+        staging.write_bytes(content)
+    logger.info(
+        "Wrote TF Lite model %s (%d bytes, batch %d, %s weights).",
+        path,
+        len(content),
+        batch_size,
+        quantization or "float32",
+    )
+    return path
+
+
+def convert_signatures(module, signatures, quantization=None, select_tf_ops=False, optimizations=None):
+    """TF Lite flatbuffer bytes of the `tf.function` signatures of `module`.
+
+    The conversion step of `export_tflite`, with the same converter
+    settings; `benchmarks/quantization.py` uses it to convert a
+    teacher-forced signature the same way as the exported ones.
+
+    Args:
+        module: a `tf.Module` holding the functions (and the variables).
+        signatures: dict name -> concrete function.
+        quantization, select_tf_ops, optimizations: as for `export_tflite`.
+
+    Returns:
+        bytes of the `.tflite` file.
+
+    Raises:
+        RuntimeError: the conversion fails (the message names the ops).
+    """
+    import tensorflow as tf
+
+    _check_quantization(quantization, optimizations)
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if select_tf_ops:
         ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
     with tempfile.TemporaryDirectory(prefix="musicvae-tflite-") as scratch:
         saved = os.path.join(scratch, "saved_model")
         tf.saved_model.save(module, saved, signatures=signatures)
-        converter = tf.lite.TFLiteConverter.from_saved_model(
-            saved, signature_keys=["encode", "decode"]
-        )
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=list(signatures))
         converter.target_spec.supported_ops = ops
         if optimizations:
             converter.optimizations = list(optimizations)
+        _set_quantization(converter, quantization)
         try:
-            content = converter.convert()
+            return converter.convert()
         except Exception as error:  # The converter raises ConverterError with the op list.
             raise RuntimeError(
                 f"TF Lite conversion failed with ops {[o.name for o in ops]}: {error}\n"
                 "Ops that are not TF Lite built-ins need select_tf_ops=True."
             ) from error
-    with atomic_destination(path, overwrite=overwrite) as staging:
-        staging.write_bytes(content)
-    logger.info("Wrote TF Lite model %s (%d bytes, batch %d).", path, len(content), batch_size)
-    return path
+
+
+#: The values of `export_tflite(..., quantization=...)` besides None.
+QUANTIZATIONS = ("float16", "int8")
+
+
+def _check_quantization(quantization, optimizations):
+    if quantization is not None and quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"quantization must be None, 'float16' or 'int8'; got {quantization!r}."
+        )
+    if quantization is not None and optimizations:
+        raise ValueError(
+            "Pass either quantization or optimizations, not both: quantization "
+            f"{quantization!r} sets the converter's optimizations itself."
+        )
+
+
+def _set_quantization(converter, quantization):
+    """Sets the converter options of a `quantization` (see `export_tflite`)."""
+    import tensorflow as tf
+
+    if quantization is None:
+        return
+    # Both are post-training weight quantisations: Optimize.DEFAULT alone
+    # (no representative dataset) gives dynamic-range int8 weights; adding
+    # float16 as the only supported type stores float16 weights instead.
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]

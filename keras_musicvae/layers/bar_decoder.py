@@ -36,7 +36,10 @@ class BarDecoder(keras.layers.Layer):
         head: an `OutputHead` (categorical, multi-stream, groove, NADE).
         conditioning_dim: int, size of the conditioning vector.
         control_depth: int, depth of the control inputs (0 for none).
-        dropout_rate: float, input dropout of every LSTM layer in training.
+        dropout_rate: float, input dropout of every LSTM layer in training
+            (teacher-forced and step-by-step decoding alike).
+        kernel_initializer: "keras" or "magenta" (see
+            `keras_musicvae.layers.lstm.lstm_initializers`).
 
     Call arguments:
         decoder_inputs: `[B, T, D]`: the targets shifted right by one step
@@ -50,7 +53,14 @@ class BarDecoder(keras.layers.Layer):
     """
 
     def __init__(
-        self, units, head, conditioning_dim, control_depth=0, dropout_rate=0.0, **kwargs
+        self,
+        units,
+        head,
+        conditioning_dim,
+        control_depth=0,
+        dropout_rate=0.0,
+        kernel_initializer="keras",
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if isinstance(head, dict):
@@ -60,11 +70,16 @@ class BarDecoder(keras.layers.Layer):
         self.conditioning_dim = int(conditioning_dim)
         self.control_depth = int(control_depth)
         self.dropout_rate = float(dropout_rate)
+        self.kernel_initializer = kernel_initializer
         self.initial_state = InitialStateDense(
             self.units, name="initial_state", dtype=self.dtype_policy
         )
         self.lstm = LSTMStack(
-            self.units, dropout_rate=self.dropout_rate, name="lstm", dtype=self.dtype_policy
+            self.units,
+            dropout_rate=self.dropout_rate,
+            kernel_initializer=kernel_initializer,
+            name="lstm",
+            dtype=self.dtype_policy,
         )
 
     @property
@@ -113,20 +128,46 @@ class BarDecoder(keras.layers.Layer):
         controls = ops.cast(controls, self.compute_dtype)
         return ops.matmul(controls, self._kernel_blocks()[2])
 
-    def step(self, first_layer_gate_inputs, states, params=None):
+    def step(self, first_layer_gate_inputs, states, params=None, dropout_masks=None):
         """One decoder step from the first layer's gate inputs.
 
         Args:
             first_layer_gate_inputs: `[B, 4H_0]`, compute dtype.
             states: list of `(h, c)` per layer.
             params: `step_params()` (None: read the variables here).
+            dropout_masks: None, or this step's input-dropout multipliers
+                (see `LSTMStack.step`).
 
         Returns:
             `(logits [B, logits_depth], new_states)`.
         """
         params = self.step_params() if params is None else params
-        hidden, states = self.lstm.step(first_layer_gate_inputs, states, params["lstm"])
+        hidden, states = self.lstm.step(
+            first_layer_gate_inputs, states, params["lstm"], dropout_masks=dropout_masks
+        )
         return self.head.project(hidden, params["head"]), states
+
+    def dropped_out_gate_inputs(self, tokens, conditioning, controls, mask, params=None):
+        """First-layer gate inputs with input dropout, for a step loop in
+        training: `(concat([tokens, conditioning, controls]) * mask) @ kernel
+        + bias`, the same input the teacher-forced path drops out.
+
+        Args:
+            tokens: `[B, D]`, the step's previous output.
+            conditioning: `[B, conditioning_dim]`.
+            controls: `[B, control_depth]` or None.
+            mask: `[B, input_dim]`, from `lstm.dropout_masks`.
+            params: `step_params()` (None: read the variables here).
+
+        Returns:
+            `[B, 4H_0]`.
+        """
+        parts = [ops.cast(tokens, self.compute_dtype), ops.cast(conditioning, self.compute_dtype)]
+        if self.control_depth:
+            parts.append(ops.cast(controls, self.compute_dtype))
+        inputs = ops.concatenate(parts, axis=-1) * mask
+        lstm_params = None if params is None else params["lstm"]
+        return self.lstm.input_projection(inputs, 0, lstm_params)
 
     # -- teacher forcing -----------------------------------------------------
     def call(self, decoder_inputs, conditioning, controls=None, training=False):
@@ -165,6 +206,7 @@ class BarDecoder(keras.layers.Layer):
                 "conditioning_dim": self.conditioning_dim,
                 "control_depth": self.control_depth,
                 "dropout_rate": self.dropout_rate,
+                "kernel_initializer": self.kernel_initializer,
             }
         )
         return config

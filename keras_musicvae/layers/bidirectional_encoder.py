@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
+from keras_musicvae.layers.lstm import check_lstm_initializer
+from keras_musicvae.layers.lstm import lstm_initializers
 from keras_musicvae.layers.lstm import lstm_recurrence
-from keras_musicvae.layers.lstm import orthogonal
-from keras_musicvae.layers.lstm import unit_forget_bias
 from keras_musicvae.layers.precision import compute_weight
 
 
@@ -26,6 +26,8 @@ class BidirectionalEncoder(keras.layers.Layer):
         input_dim: int, depth of the input (inputs and controls
             concatenated).
         dropout_rate: float, input dropout of every layer in training.
+        kernel_initializer: "keras" or "magenta" (see
+            `keras_musicvae.layers.lstm.lstm_initializers`).
 
     Call arguments:
         inputs: `[B, T, input_dim]`.
@@ -37,11 +39,12 @@ class BidirectionalEncoder(keras.layers.Layer):
         dtype, cell states in float32: see `lstm_recurrence.py`).
     """
 
-    def __init__(self, units, input_dim, dropout_rate=0.0, **kwargs):
+    def __init__(self, units, input_dim, dropout_rate=0.0, kernel_initializer="keras", **kwargs):
         super().__init__(**kwargs)
         self.units = [int(u) for u in units]
         self.input_dim = int(input_dim)
         self.dropout_rate = float(dropout_rate)
+        self.kernel_initializer = check_lstm_initializer(kernel_initializer)
         self._seed_generator = keras.random.SeedGenerator()
 
     @property
@@ -54,21 +57,24 @@ class BidirectionalEncoder(keras.layers.Layer):
         for i, units in enumerate(self.units):
             weights = {}
             for direction in ("fw", "bw"):
+                kernel_init, recurrent_init, bias_init = lstm_initializers(
+                    self.kernel_initializer, layer_input, units
+                )
                 weights[direction] = (
                     self.add_weight(
                         name=f"{direction}_kernel_{i}",
                         shape=(layer_input, 4 * units),
-                        initializer="glorot_uniform",
+                        initializer=kernel_init,
                     ),
                     self.add_weight(
                         name=f"{direction}_recurrent_kernel_{i}",
                         shape=(units, 4 * units),
-                        initializer=orthogonal(),
+                        initializer=recurrent_init,
                     ),
                     self.add_weight(
                         name=f"{direction}_bias_{i}",
                         shape=(4 * units,),
-                        initializer=unit_forget_bias(units),
+                        initializer=bias_init,
                     ),
                 )
             self.direction_weights.append(weights)
@@ -114,6 +120,7 @@ class BidirectionalEncoder(keras.layers.Layer):
                 "units": self.units,
                 "input_dim": self.input_dim,
                 "dropout_rate": self.dropout_rate,
+                "kernel_initializer": self.kernel_initializer,
             }
         )
         return config

@@ -22,6 +22,8 @@ class Conductor(keras.layers.Layer):
         num_segments: int, segments per sequence (16 bars; 8 track slots).
         z_size: int.
         dropout_rate: float, input dropout in training.
+        kernel_initializer: "keras" or "magenta" (see
+            `keras_musicvae.layers.lstm.lstm_initializers`).
 
     Call arguments:
         z: `[B, z_size]`.
@@ -30,17 +32,24 @@ class Conductor(keras.layers.Layer):
         `[B, num_segments, units[-1]]`.
     """
 
-    def __init__(self, units, num_segments, z_size, dropout_rate=0.0, **kwargs):
+    def __init__(
+        self, units, num_segments, z_size, dropout_rate=0.0, kernel_initializer="keras", **kwargs
+    ):
         super().__init__(**kwargs)
         self.units = [int(u) for u in units]
         self.num_segments = int(num_segments)
         self.z_size = int(z_size)
         self.dropout_rate = float(dropout_rate)
+        self.kernel_initializer = kernel_initializer
         self.initial_state = InitialStateDense(
             self.units, name="initial_state", dtype=self.dtype_policy
         )
         self.lstm = LSTMStack(
-            self.units, dropout_rate=self.dropout_rate, name="lstm", dtype=self.dtype_policy
+            self.units,
+            dropout_rate=self.dropout_rate,
+            kernel_initializer=kernel_initializer,
+            name="lstm",
+            dtype=self.dtype_policy,
         )
 
     @property
@@ -66,6 +75,7 @@ class Conductor(keras.layers.Layer):
                 "num_segments": self.num_segments,
                 "z_size": self.z_size,
                 "dropout_rate": self.dropout_rate,
+                "kernel_initializer": self.kernel_initializer,
             }
         )
         return config

@@ -158,6 +158,7 @@ class SequenceDecoder(keras.layers.Layer):
                 controls=controls,
                 teacher_inputs=stream_inputs,
                 use_sample=use_sample,
+                training=training,
             )
             return ops.concatenate(logits, axis=-1) if len(logits) > 1 else logits[0]
         flat_conditionings = ops.reshape(conditionings, (-1, conditionings.shape[-1]))

@@ -35,6 +35,7 @@ def run_decoding_loop(
     teacher_inputs=None,
     use_sample=None,
     start_tokens=None,
+    training=False,
 ):
     """Decodes step by step.
 
@@ -54,6 +55,10 @@ def run_decoding_loop(
             sampling). Never applied at the first step of a segment.
         start_tokens: list (per stream) of `[B, D_i]` inputs of step 0;
             zeros when None.
+        training: bool; in training, a decoder with a `dropout_rate` drops
+            out the input of each LSTM layer at every step, as its
+            teacher-forced path does (Magenta's `DropoutWrapper` applies in
+            every decoding helper). The masks are drawn before the loop.
 
     Returns:
         `(samples, logits)`: lists (per stream) of `[B, T, D_i]` and
@@ -93,7 +98,13 @@ def run_decoding_loop(
             "segment_states": segment_states,
             "conditioning_projection": conditioning_projection,
             "params": decoder.step_params(),
+            "dropout": None,
         }
+        if training and decoder.dropout_rate > 0:
+            stream["dropout"] = decoder.lstm.dropout_masks(
+                num_steps, batch_size, decoder.input_dim, dtype
+            )
+            stream["conditioning"] = time_major(conditionings)
         per_stream.append(stream)
         for h, c in segment_states:
             init += [h[0], c[0]]
@@ -116,6 +127,17 @@ def run_decoding_loop(
             for s, t in zip(per_stream, teacher_inputs)
         ]
         xs["use_sample"] = time_major(ops.expand_dims(ops.cast(use_sample, "bool"), -1))
+    dropout_streams = [i for i, s in enumerate(per_stream) if s["dropout"] is not None]
+    if dropout_streams:
+        # Streams with dropout build each step's input vector and drop it
+        # out before projecting: they need the raw inputs and the masks.
+        xs["dropout"] = {str(i): per_stream[i]["dropout"] for i in dropout_streams}
+        if teacher_inputs is not None:
+            xs["teacher_tokens"] = {
+                str(i): time_major(ops.cast(teacher_inputs[i], dtype)) for i in dropout_streams
+            }
+        if controls is not None:
+            xs["raw_control"] = time_major(ops.cast(controls, dtype))
 
     def step(carry, inputs):
         t = inputs["step"]
@@ -137,18 +159,37 @@ def run_decoding_loop(
                     h = ops.where(segment_start, ops.take(h0, segment, axis=0), h)
                     c = ops.where(segment_start, ops.take(c0, segment, axis=0), c)
                 states.append((h, c))
-            if num_segments > 1:
-                conditioning = ops.take(stream["conditioning_projection"], segment, axis=0)
-            else:
-                conditioning = stream["conditioning_projection"][0]
-            token_gates = decoder.token_projection(prev_token, stream["params"])
             if teacher_inputs is not None:
                 mix = ops.logical_and(inputs["use_sample"], ops.logical_not(segment_start))
-                token_gates = ops.where(mix, token_gates, inputs["teacher"][i])
-            gates = token_gates + conditioning
-            if controls is not None:
-                gates = gates + inputs["control"][i]
-            logits, states = decoder.step(gates, states, stream["params"])
+            if stream["dropout"] is not None:
+                masks = [m for m in inputs["dropout"][str(i)]]
+                token = prev_token
+                if teacher_inputs is not None:
+                    token = ops.where(mix, prev_token, inputs["teacher_tokens"][str(i)])
+                if num_segments > 1:
+                    conditioning = ops.take(stream["conditioning"], segment, axis=0)
+                else:
+                    conditioning = stream["conditioning"][0]
+                gates = decoder.dropped_out_gate_inputs(
+                    token,
+                    conditioning,
+                    None if controls is None else inputs["raw_control"],
+                    masks[0],
+                    stream["params"],
+                )
+            else:
+                masks = None
+                if num_segments > 1:
+                    conditioning = ops.take(stream["conditioning_projection"], segment, axis=0)
+                else:
+                    conditioning = stream["conditioning_projection"][0]
+                token_gates = decoder.token_projection(prev_token, stream["params"])
+                if teacher_inputs is not None:
+                    token_gates = ops.where(mix, token_gates, inputs["teacher"][i])
+                gates = token_gates + conditioning
+                if controls is not None:
+                    gates = gates + inputs["control"][i]
+            logits, states = decoder.step(gates, states, stream["params"], dropout_masks=masks)
             sample = decoder.head.sample(logits, temperature, inputs["noise"][i])
             for h, c in states:
                 new_carry += [h, c]

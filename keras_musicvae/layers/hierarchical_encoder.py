@@ -27,6 +27,8 @@ class HierarchicalEncoder(keras.layers.Layer):
         level_lengths: list of ints whose product is the sequence length.
         input_dim: int, depth of the input.
         dropout_rate: float, input dropout in training.
+        kernel_initializer: "keras" or "magenta" (see
+            `keras_musicvae.layers.lstm.lstm_initializers`).
 
     Call arguments:
         inputs: `[B, T, input_dim]`, `T = prod(level_lengths)`.
@@ -39,12 +41,15 @@ class HierarchicalEncoder(keras.layers.Layer):
         `[B, 2 * units[-1]]` (and the list of level outputs).
     """
 
-    def __init__(self, units, level_lengths, input_dim, dropout_rate=0.0, **kwargs):
+    def __init__(
+        self, units, level_lengths, input_dim, dropout_rate=0.0, kernel_initializer="keras", **kwargs
+    ):
         super().__init__(**kwargs)
         self.units = [int(u) for u in units]
         self.level_lengths = [int(n) for n in level_lengths]
         self.input_dim = int(input_dim)
         self.dropout_rate = float(dropout_rate)
+        self.kernel_initializer = kernel_initializer
         self.levels = []
         level_input = self.input_dim
         for level in range(len(self.level_lengths)):
@@ -52,6 +57,7 @@ class HierarchicalEncoder(keras.layers.Layer):
                 self.units,
                 level_input,
                 dropout_rate=self.dropout_rate,
+                kernel_initializer=self.kernel_initializer,
                 name=f"level_{level}",
                 dtype=self.dtype_policy,
             )
@@ -110,6 +116,7 @@ class HierarchicalEncoder(keras.layers.Layer):
                 "level_lengths": self.level_lengths,
                 "input_dim": self.input_dim,
                 "dropout_rate": self.dropout_rate,
+                "kernel_initializer": self.kernel_initializer,
             }
         )
         return config

@@ -74,8 +74,29 @@ class LatentHead(keras.layers.Layer):
         sigma = ops.softplus(dense(self.sigma_kernel, self.sigma_bias))
         return mu, sigma
 
-    def sample(self, mu, sigma, seed=None):
-        """`mu + sigma * eps`, `eps ~ N(0, I)` (seeded by `seed` or the layer)."""
+    def sample(self, mu, sigma, seed=None, noise=None):
+        """`mu + sigma * eps`, `eps ~ N(0, I)`.
+
+        Args:
+            mu: `[B, z_size]`.
+            sigma: `[B, z_size]`, standard deviations.
+            seed: a seed or `SeedGenerator` for `eps` (default: the layer's).
+            noise: optional `[B, z_size]` `eps` to use instead of drawing it
+                (e.g. to replay recorded training steps).
+
+        Returns:
+            z `[B, z_size]`, in the dtype of `mu`.
+        """
+        if noise is not None:
+            noise = ops.cast(noise, mu.dtype)
+            if len(noise.shape) != 2 or (
+                noise.shape[-1] is not None and noise.shape[-1] != self.z_size
+            ):
+                raise ValueError(
+                    f"posterior noise must be [batch, {self.z_size}]; got shape "
+                    f"{tuple(noise.shape)}."
+                )
+            return mu + sigma * noise
         seed = self._seed_generator if seed is None else seed
         return mu + sigma * keras.random.normal(ops.shape(mu), seed=seed, dtype=mu.dtype)
 

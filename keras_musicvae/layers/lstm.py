@@ -8,6 +8,13 @@ output), forget bias folded into `bias` (initialised to 1, like Keras'
 time). States are `(h, c)` pairs. Magenta's `(c, h)` order and `[i, j, f, o]`
 gate order appear only in the checkpoint converter.
 
+Initialisation (`kernel_initializer`, see `lstm_initializers`): "keras"
+(Keras' `LSTM` defaults: Glorot-uniform input kernel, orthogonal recurrent
+kernel) or "magenta" (TF1's `LSTMBlockCell` as Magenta builds it: one
+Glorot-uniform draw over the concatenated `[input_dim + units, 4 * units]`
+kernel, i.e. both kernels uniform in `+-sqrt(6 / (input_dim + 5 * units))`).
+Both start with the forget-gate bias at 1 and the other biases at 0.
+
 Speed: the input projection `x @ kernel + bias` of a whole sequence is one
 matrix product outside the time loop; the loop only does `h @
 recurrent_kernel` and the gates, and its backward pass is hand-written (see
@@ -27,6 +34,43 @@ from keras_musicvae.layers.lstm_recurrence import lstm_recurrence  # noqa: F401 
 from keras_musicvae.layers.precision import compute_weight
 
 
+LSTM_INITIALIZERS = ("keras", "magenta")
+
+
+def check_lstm_initializer(name):
+    """Raises ValueError for an unknown LSTM initialisation scheme."""
+    if name not in LSTM_INITIALIZERS:
+        raise ValueError(
+            f"Unknown LSTM kernel_initializer {name!r}; use one of {LSTM_INITIALIZERS}."
+        )
+    return name
+
+
+def lstm_initializers(scheme, input_dim, units):
+    """Initializers of one LSTM layer's `(kernel, recurrent_kernel, bias)`.
+
+    Args:
+        scheme: "keras" (Glorot-uniform `[input_dim, 4 units]` kernel,
+            orthogonal recurrent kernel) or "magenta" (Glorot-uniform over
+            Magenta's concatenated `[input_dim + units, 4 units]` kernel,
+            which the two Keras kernels are the row blocks of).
+        input_dim: int, the layer's input depth.
+        units: int.
+
+    Returns:
+        three initializers; the bias one sets the forget gate to 1 (Keras'
+        `unit_forget_bias`; Magenta stores 0 and adds 1.0 at run time).
+    """
+    check_lstm_initializer(scheme)
+    if scheme == "magenta":
+        limit = (6.0 / (input_dim + units + 4 * units)) ** 0.5
+        kernel = keras.initializers.RandomUniform(-limit, limit)
+        recurrent = keras.initializers.RandomUniform(-limit, limit)
+    else:
+        kernel, recurrent = "glorot_uniform", orthogonal()
+    return kernel, recurrent, unit_forget_bias(units)
+
+
 @keras.saving.register_keras_serializable(package="keras_musicvae")
 class LSTMStack(keras.layers.Layer):
     """A stack of unidirectional LSTM layers (Magenta's `MultiRNNCell`).
@@ -38,6 +82,7 @@ class LSTMStack(keras.layers.Layer):
     Args:
         units: list of ints, the units of each layer.
         dropout_rate: float, input dropout in training.
+        kernel_initializer: "keras" or "magenta" (see `lstm_initializers`).
 
     Call arguments:
         inputs: `[B, T, D]`.
@@ -50,36 +95,34 @@ class LSTMStack(keras.layers.Layer):
         `(outputs, final_states)`: `[B, T, H_last]` and a list of `(h, c)`.
     """
 
-    def __init__(self, units, dropout_rate=0.0, **kwargs):
+    def __init__(self, units, dropout_rate=0.0, kernel_initializer="keras", **kwargs):
         super().__init__(**kwargs)
         self.units = [int(u) for u in units]
         self.dropout_rate = float(dropout_rate)
+        self.kernel_initializer = check_lstm_initializer(kernel_initializer)
         self._seed_generator = keras.random.SeedGenerator()
 
     def build(self, input_shape):
         input_dim = int(input_shape[-1])
         self.kernels, self.recurrent_kernels, self.biases = [], [], []
         for k, units in enumerate(self.units):
+            kernel_init, recurrent_init, bias_init = lstm_initializers(
+                self.kernel_initializer, input_dim, units
+            )
             self.kernels.append(
                 self.add_weight(
-                    name=f"kernel_{k}",
-                    shape=(input_dim, 4 * units),
-                    initializer="glorot_uniform",
+                    name=f"kernel_{k}", shape=(input_dim, 4 * units), initializer=kernel_init
                 )
             )
             self.recurrent_kernels.append(
                 self.add_weight(
                     name=f"recurrent_kernel_{k}",
                     shape=(units, 4 * units),
-                    initializer=orthogonal(),
+                    initializer=recurrent_init,
                 )
             )
             self.biases.append(
-                self.add_weight(
-                    name=f"bias_{k}",
-                    shape=(4 * units,),
-                    initializer=unit_forget_bias(units),
-                )
+                self.add_weight(name=f"bias_{k}", shape=(4 * units,), initializer=bias_init)
             )
             input_dim = units
         self.input_dim = int(input_shape[-1])
@@ -115,16 +158,21 @@ class LSTMStack(keras.layers.Layer):
             kernel, bias = params[0][layer], params[2][layer]
         return ops.matmul(inputs, kernel) + bias
 
-    def step(self, layer0_gate_inputs, states, params=None):
+    def step(self, layer0_gate_inputs, states, params=None, dropout_masks=None):
         """Advances every layer one step.
 
         Args:
             layer0_gate_inputs: `[B, 4H_0]`: the first layer's input
-                projection for this step (bias included).
+                projection for this step (bias included; a caller applying
+                dropout drops the first layer's input out before projecting).
             states: list of `(h, c)` per layer (`h` in the compute dtype, `c`
                 in float32 under a half-precision policy).
             params: `step_params()`, read once outside the loop (None: read
                 the variables here).
+            dropout_masks: None, or this step's slices of `dropout_masks()`
+                (one `[B, input_dim_k]` per layer; entry 0 belongs to the
+                caller): the inputs of layers 1, 2, ... are multiplied by
+                theirs, as `call` drops them out in training.
 
         Returns:
             `(h_top, new_states)`.
@@ -134,10 +182,44 @@ class LSTMStack(keras.layers.Layer):
         gate_inputs = layer0_gate_inputs
         for k, (h, c) in enumerate(states):
             if k > 0:
-                gate_inputs = self.input_projection(new_states[-1][0], k, params)
+                layer_input = new_states[-1][0]
+                if dropout_masks is not None:
+                    layer_input = layer_input * dropout_masks[k]
+                gate_inputs = self.input_projection(layer_input, k, params)
             h, c = lstm_gates(gate_inputs + ops.matmul(h, params[1][k]), c)
             new_states.append((h, c))
         return new_states[-1][0], new_states
+
+    def dropout_masks(self, num_steps, batch_size, input_dim, dtype=None):
+        """Input-dropout multipliers for a step loop, drawn before it.
+
+        The same distribution as `call`'s dropout in training (Magenta's
+        `DropoutWrapper(input_keep_prob=1 - dropout_rate)` in every helper):
+        each entry is 0 with probability `dropout_rate`, else
+        `1 / (1 - dropout_rate)`, independently per step.
+
+        Args:
+            num_steps: int, steps of the loop.
+            batch_size: batch size (int or scalar tensor).
+            input_dim: int, depth of the first layer's input.
+            dtype: dtype of the masks (default: the compute dtype).
+
+        Returns:
+            list (per layer) of `[num_steps, B, input_dim_k]` masks, or None
+            when `dropout_rate` is 0.
+        """
+        if self.dropout_rate <= 0:
+            return None
+        dtype = dtype or self.compute_dtype
+        dims = [input_dim] + self.units[:-1]
+        return [
+            keras.random.dropout(
+                ops.ones((num_steps, batch_size, d), dtype),
+                self.dropout_rate,
+                seed=self._seed_generator,
+            )
+            for d in dims
+        ]
 
     def _dropout(self, x, training):
         if training and self.dropout_rate > 0:
@@ -181,7 +263,13 @@ class LSTMStack(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"units": self.units, "dropout_rate": self.dropout_rate})
+        config.update(
+            {
+                "units": self.units,
+                "dropout_rate": self.dropout_rate,
+                "kernel_initializer": self.kernel_initializer,
+            }
+        )
         return config
 
 

@@ -18,7 +18,9 @@ from keras_musicvae.layers.heads import NadeHead
 from keras_musicvae.layers.hierarchical_encoder import HierarchicalEncoder
 from keras_musicvae.layers.latent_head import LatentHead
 from keras_musicvae.layers.latent_head import kl_divergence
+from keras_musicvae.layers.lstm import check_lstm_initializer
 from keras_musicvae.models import schedules
+from keras_musicvae.models.inference_mode import no_autograd
 from keras_musicvae.models.optimizer import MusicVAEAdam
 from keras_musicvae.models.sequence_api import SequenceMethods
 from keras_musicvae.utils.backend_compile import compile_model_function
@@ -36,7 +38,11 @@ class MusicVAE(SequenceMethods, keras.Model):
     Hyperparameters carry Magenta's names. A batch is a dict: `inputs`
     `[B, T, input_depth]`, `targets` `[B, T, output_depth]`, `lengths` int
     `[B]` (or `[B, num_segments]`), and `controls` `[B, T, control_depth]`
-    when `control_depth > 0`. `model.fit(dataset)` takes batches with no
+    when `control_depth > 0`; optionally `posterior_noise` `[B, z_size]`,
+    the N(0, 1) draws of the training-time sample `z = mu + sigma * noise`
+    (reproducible training, e.g. replaying another implementation's steps;
+    drawn from the model's seed generator when absent, ignored outside
+    training). `model.fit(dataset)` takes batches with no
     separate `y`; `model(batch)` returns a dict `mu`, `sigma`, `z` (`mu`
     unless training) and `logits` `[B, T, U]`, the teacher-forced decoder
     outputs before any softmax / sigmoid (U = output depth; for NADE heads
@@ -71,6 +77,11 @@ class MusicVAE(SequenceMethods, keras.Model):
         free_bits, max_beta, beta_rate: KL settings.
         sampling_schedule, sampling_rate: scheduled sampling.
         dropout_keep_prob: float, LSTM input keep probability in training.
+        lstm_initializer: "keras" (Keras' LSTM defaults: Glorot-uniform
+            input kernels, orthogonal recurrent kernels) or "magenta"
+            (Magenta's: one Glorot-uniform draw over each cell's
+            concatenated `[input + units, 4 units]` kernel; the built-in
+            presets use it). Only fresh weights depend on it.
         learning_rate, decay_rate, min_learning_rate, grad_clip,
             grad_norm_clip_to_zero: optimizer settings used by `compile()`.
         batch_size: int, the published training batch size (used by the
@@ -119,6 +130,7 @@ class MusicVAE(SequenceMethods, keras.Model):
         sampling_schedule="constant",
         sampling_rate=0.0,
         dropout_keep_prob=1.0,
+        lstm_initializer="keras",
         learning_rate=1e-3,
         decay_rate=0.9999,
         min_learning_rate=1e-5,
@@ -153,6 +165,7 @@ class MusicVAE(SequenceMethods, keras.Model):
         self.sampling_schedule = sampling_schedule
         self.sampling_rate = float(sampling_rate)
         self.dropout_keep_prob = float(dropout_keep_prob)
+        self.lstm_initializer = lstm_initializer
         self.learning_rate = float(learning_rate)
         self.decay_rate = float(decay_rate)
         self.min_learning_rate = float(min_learning_rate)
@@ -174,6 +187,7 @@ class MusicVAE(SequenceMethods, keras.Model):
                 self.encoder_level_lengths,
                 encoder_input_dim,
                 dropout_rate=dropout_rate,
+                kernel_initializer=self.lstm_initializer,
                 name="encoder",
                 dtype=policy,
             )
@@ -182,6 +196,7 @@ class MusicVAE(SequenceMethods, keras.Model):
                 self.enc_rnn_size,
                 encoder_input_dim,
                 dropout_rate=dropout_rate,
+                kernel_initializer=self.lstm_initializer,
                 name="encoder",
                 dtype=policy,
             )
@@ -194,6 +209,7 @@ class MusicVAE(SequenceMethods, keras.Model):
                 num_segments,
                 self.z_size,
                 dropout_rate=dropout_rate,
+                kernel_initializer=self.lstm_initializer,
                 name="conductor",
                 dtype=policy,
             )
@@ -208,6 +224,7 @@ class MusicVAE(SequenceMethods, keras.Model):
                     conditioning_dim,
                     self.control_depth,
                     dropout_rate=dropout_rate,
+                    kernel_initializer=self.lstm_initializer,
                     name=f"bar_decoder_{i}",
                     dtype=policy,
                 )
@@ -221,6 +238,7 @@ class MusicVAE(SequenceMethods, keras.Model):
                     conditioning_dim,
                     self.control_depth,
                     dropout_rate=dropout_rate,
+                    kernel_initializer=self.lstm_initializer,
                     name="bar_decoder",
                     dtype=policy,
                 )
@@ -284,6 +302,7 @@ class MusicVAE(SequenceMethods, keras.Model):
         if not 0 < self.dropout_keep_prob <= 1:
             raise ValueError(f"dropout_keep_prob must be in (0, 1]; got {self.dropout_keep_prob}.")
         schedules.validate_sampling_schedule(self.sampling_schedule, self.sampling_rate)
+        check_lstm_initializer(self.lstm_initializer)
 
     def _make_head(self, depth, name, kind=None):
         kind = kind or self.output_head
@@ -306,15 +325,60 @@ class MusicVAE(SequenceMethods, keras.Model):
             self._converter = converter_from_config(self.converter_config)
         return self._converter
 
-    def make_optimizer(self):
-        """Magenta's optimizer: Adam, decaying learning rate, clipping."""
+    def make_optimizer(self, initial_step=None, **kwargs):
+        """Magenta's optimizer: Adam, decaying learning rate, clipping.
+
+        The learning-rate schedule continues from the model's step: it is
+        read at `initial_step + optimizer.iterations`, while Adam's bias
+        correction starts afresh (Magenta resuming from a checkpoint without
+        optimizer slots, e.g. a converted one). Build the optimizer (call
+        `compile()`) after loading the weights that training continues from;
+        a training run's own checkpoint, restored afterwards, carries the
+        optimizer's iterations on top of that.
+
+        Args:
+            initial_step: int, the step of the optimizer's first iteration
+                (default: the model's `global_step` now).
+            **kwargs: other `MusicVAEAdam` arguments (e.g.
+                `track_global_norm=True`).
+        """
+        if initial_step is None:
+            initial_step = int(ops.convert_to_numpy(self.global_step))
         return MusicVAEAdam(
             learning_rate=schedules.MagentaLearningRate(
-                self.learning_rate, self.decay_rate, self.min_learning_rate
+                self.learning_rate,
+                self.decay_rate,
+                self.min_learning_rate,
+                initial_step=initial_step,
             ),
             grad_clip=self.grad_clip,
             grad_norm_clip_to_zero=self.grad_norm_clip_to_zero,
+            **kwargs,
         )
+
+    def align_learning_rate_to_step(self):
+        """Makes the learning-rate schedule read the model's `global_step`.
+
+        After weights and optimizer state are loaded into a compiled model
+        (resuming a run), sets the schedule's `initial_step` to
+        `global_step - optimizer.iterations`, so that the next step's rate is
+        Magenta's rate at `global_step` whatever step the model had when the
+        optimizer was made. Call it before training resumes (the training
+        function reads `initial_step` when it is first traced). A no-op for
+        an optimizer without a `MagentaLearningRate`.
+
+        Returns:
+            The `initial_step` set, or None when there is no such schedule.
+        """
+        optimizer = getattr(self, "optimizer", None)
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        schedule = getattr(optimizer, "_learning_rate", None)
+        if not isinstance(schedule, schedules.MagentaLearningRate):
+            return None
+        step = int(ops.convert_to_numpy(self.global_step))
+        iterations = int(ops.convert_to_numpy(optimizer.iterations))
+        schedule.initial_step = max(step - iterations, 0)
+        return schedule.initial_step
 
     def compile(self, optimizer=None, auto_scale_loss=True, **kwargs):
         """`keras.Model.compile`; with no optimizer, Magenta's (`make_optimizer`).
@@ -427,7 +491,9 @@ class MusicVAE(SequenceMethods, keras.Model):
         inputs, targets, lengths, controls = self._prepare(batch)
         mu, sigma = self._encode(inputs, lengths, controls, training=training)
         if training:
-            z = self.latent.sample(mu, sigma, seed=self._seed_generator)
+            z = self.latent.sample(
+                mu, sigma, seed=self._seed_generator, noise=batch.get("posterior_noise")
+            )
         else:
             z = mu
         use_sample = None
@@ -591,6 +657,7 @@ class MusicVAE(SequenceMethods, keras.Model):
             )
         return np.ascontiguousarray(controls[:, :length])
 
+    @no_autograd
     def encode(self, inputs, lengths=None, controls=None):
         """Posterior `(mu, sigma)`, NumPy `[B, z_size]` each.
 
@@ -621,6 +688,7 @@ class MusicVAE(SequenceMethods, keras.Model):
         mu, sigma = ops.convert_to_numpy(mu), ops.convert_to_numpy(sigma)
         return (mu[0], sigma[0]) if single else (mu, sigma)
 
+    @no_autograd
     def decode(
         self,
         z,
@@ -674,12 +742,14 @@ class MusicVAE(SequenceMethods, keras.Model):
             return samples, ops.convert_to_numpy(logits)
         return samples
 
+    @no_autograd
     def sample(self, n, temperature=1.0, seed=None, length=None, controls=None):
         """Samples `n` sequences from the prior. NumPy `[n, T, output_depth]`."""
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((int(n), self.z_size)).astype("float32")
         return self.decode(z, temperature=temperature, length=length, seed=seed, controls=controls)
 
+    @no_autograd
     def reconstruct(self, inputs, temperature=0.0, lengths=None, controls=None, seed=None):
         """Encodes and decodes from `mu`. NumPy `[B, T, output_depth]`."""
         mu, _ = self.encode(inputs, lengths=lengths, controls=controls)
@@ -717,6 +787,7 @@ class MusicVAE(SequenceMethods, keras.Model):
                 "sampling_schedule": self.sampling_schedule,
                 "sampling_rate": self.sampling_rate,
                 "dropout_keep_prob": self.dropout_keep_prob,
+                "lstm_initializer": self.lstm_initializer,
                 "learning_rate": self.learning_rate,
                 "decay_rate": self.decay_rate,
                 "min_learning_rate": self.min_learning_rate,

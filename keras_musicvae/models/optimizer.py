@@ -19,19 +19,45 @@ class MusicVAEAdam(keras.optimizers.Adam):
         grad_clip: float, global norm to clip to (None: no clipping).
         grad_norm_clip_to_zero: float, global norm at or above which the gradients
             are zeroed (None: never).
+        track_global_norm: bool, keep the last step's global gradient norm
+            (before clipping; Magenta's `global_norm` summary) in the
+            optimizer variable `global_norm`, readable after each step. Off
+            by default: the variable changes the optimizer's saved state.
         **kwargs: `keras.optimizers.Adam` arguments.
     """
 
-    def __init__(self, grad_clip=1.0, grad_norm_clip_to_zero=10000.0, epsilon=1e-8, **kwargs):
+    def __init__(
+        self,
+        grad_clip=1.0,
+        grad_norm_clip_to_zero=10000.0,
+        epsilon=1e-8,
+        track_global_norm=False,
+        **kwargs,
+    ):
         super().__init__(epsilon=epsilon, **kwargs)
         self.grad_clip = None if grad_clip is None else float(grad_clip)
         self.grad_norm_clip_to_zero = (
             None if grad_norm_clip_to_zero is None else float(grad_norm_clip_to_zero)
         )
+        self.track_global_norm = bool(track_global_norm)
+        self.global_norm = None
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        if self.track_global_norm:
+            self.global_norm = self.add_variable(
+                shape=(), dtype="float32", initializer="zeros", name="global_norm"
+            )
 
     def _clip_gradients(self, grads):
         grads = super()._clip_gradients(grads)
-        if self.grad_clip is None and self.grad_norm_clip_to_zero is None:
+        if (
+            self.grad_clip is None
+            and self.grad_norm_clip_to_zero is None
+            and not self.track_global_norm
+        ):
             return grads
         present = [g for g in grads if g is not None]
         # The norm is accumulated in float32 whatever the gradients' dtype:
@@ -39,6 +65,8 @@ class MusicVAEAdam(keras.optimizers.Adam):
         global_norm = ops.sqrt(
             sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in present)
         )
+        if self.global_norm is not None:
+            self.global_norm.assign(global_norm)
         scale = ops.ones_like(global_norm)
         if self.grad_clip is not None:
             scale = ops.minimum(scale, self.grad_clip / ops.maximum(global_norm, self.grad_clip))
@@ -59,6 +87,10 @@ class MusicVAEAdam(keras.optimizers.Adam):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"grad_clip": self.grad_clip, "grad_norm_clip_to_zero": self.grad_norm_clip_to_zero}
+            {
+                "grad_clip": self.grad_clip,
+                "grad_norm_clip_to_zero": self.grad_norm_clip_to_zero,
+                "track_global_norm": self.track_global_norm,
+            }
         )
         return config

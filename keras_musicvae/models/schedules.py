@@ -12,19 +12,34 @@ SAMPLING_SCHEDULES = ("constant", "exponential", "inverse_sigmoid")
 class MagentaLearningRate(keras.optimizers.schedules.LearningRateSchedule):
     """`(learning_rate - min_learning_rate) * decay_rate**step + min_learning_rate`.
 
+    Keras calls a schedule with the optimizer's `iterations`, which also
+    drive Adam's bias correction; Magenta reads its `global_step` for the
+    rate and keeps Adam's own step separately. `initial_step` reconciles the
+    two when a fresh optimizer continues a model already trained
+    `initial_step` steps (a converted Magenta checkpoint, a preset): the
+    rate is read at `initial_step + iterations` while Adam starts at its
+    first step, exactly as Magenta resuming from a checkpoint without Adam
+    slots. `MusicVAE.make_optimizer` sets it to the model's `global_step`.
+
     Args:
         learning_rate: float, the rate at step 0.
         decay_rate: float, decay per step.
         min_learning_rate: float, the floor.
+        initial_step: int, the training step of the optimizer's iteration 0.
     """
 
-    def __init__(self, learning_rate=1e-3, decay_rate=0.9999, min_learning_rate=1e-5):
+    def __init__(
+        self, learning_rate=1e-3, decay_rate=0.9999, min_learning_rate=1e-5, initial_step=0
+    ):
         self.learning_rate = float(learning_rate)
         self.decay_rate = float(decay_rate)
         self.min_learning_rate = float(min_learning_rate)
+        self.initial_step = int(initial_step)
+        if self.initial_step < 0:
+            raise ValueError(f"initial_step must be >= 0; got {initial_step}.")
 
     def __call__(self, step):
-        step = ops.cast(step, "float32")
+        step = ops.cast(step, "float32") + float(self.initial_step)
         return (self.learning_rate - self.min_learning_rate) * ops.power(
             self.decay_rate, step
         ) + self.min_learning_rate
@@ -34,6 +49,7 @@ class MagentaLearningRate(keras.optimizers.schedules.LearningRateSchedule):
             "learning_rate": self.learning_rate,
             "decay_rate": self.decay_rate,
             "min_learning_rate": self.min_learning_rate,
+            "initial_step": self.initial_step,
         }
 
 

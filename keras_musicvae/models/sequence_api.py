@@ -32,6 +32,7 @@ from keras_musicvae.data.inference import MultipleExtractedExamplesError  # noqa
 from keras_musicvae.data.inference import NoExtractedExamplesError  # noqa: F401 - re-exported
 from keras_musicvae.data.inference import inference_converter
 from keras_musicvae.data.inference import one_example
+from keras_musicvae.models.inference_mode import no_autograd
 
 
 def similar_latents(mu, n, similarity, seed=None):
@@ -222,6 +223,7 @@ class SequenceMethods:
         sequences = self.outputs_to_sequences(flat, _rows_of(controls, len(flat)))
         return [sequences[i : i + grid.shape[1]] for i in range(0, len(sequences), grid.shape[1])]
 
+    @no_autograd
     def similar(
         self,
         sequence,
@@ -280,6 +282,7 @@ class SequenceMethods:
         )
 
     # -------------------------------------------------------- array API
+    @no_autograd
     def interpolate(
         self,
         start,
@@ -324,6 +327,7 @@ class SequenceMethods:
             controls=decode_controls,
         )  # fmt: skip
 
+    @no_autograd
     def interpolate_grid(
         self, corners, num_steps=5, temperature=0.5, lengths=None, controls=None, seed=None, method="slerp"
     ):

@@ -116,7 +116,7 @@ class _FailingJson:
 
 def test_crash_between_weights_and_state_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     training.save_checkpoint(_Saver(b"step 1"), tmp_path, 1)
-    monkeypatch.setattr(training, "json", _FailingJson)
+    monkeypatch.setattr(training.run_folder, "json", _FailingJson)
     with pytest.raises(RuntimeError, match="crash between"):
         training.save_checkpoint(_Saver(b"step 2"), tmp_path, 2)
     monkeypatch.undo()

@@ -1,5 +1,6 @@
 """`run_decoding_loop`: teacher forcing, free running, segments, streams."""
 
+import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -12,7 +13,10 @@ from keras_musicvae.layers.heads import NadeHead
 
 from .numpy_reference import bar_decoder
 from .numpy_reference import compiled
+from .numpy_reference import initial_states
+from .numpy_reference import lstm_cell
 from .numpy_reference import randomize_weights
+from .numpy_reference import stack_weights
 from .numpy_reference import to_numpy
 
 ATOL = 1e-5
@@ -254,3 +258,112 @@ def test_nade_stream_free_running():
     np.testing.assert_allclose(
         to_numpy(logits), bar_decoder(decoder, _shift_right(samples), z), atol=1e-4
     )
+
+
+def _dropout_decoder(control_depth=0, rate=0.5):
+    head = CategoricalHead(6, 4)
+    decoder = BarDecoder([5, 4], head, 3, control_depth, dropout_rate=rate)
+    # A seeded generator: its state alone fixes the masks on every backend
+    # (Keras' torch dropout draws from torch's global RNG for unseeded ones).
+    decoder.lstm._seed_generator = keras.random.SeedGenerator(7)
+    decoder.build()
+    return randomize_weights(decoder, 0)
+
+
+def _numpy_masked_loop(decoder, teacher, z, controls, masks):
+    """Teacher-forced step loop with the given input-dropout multipliers
+    (`[T, B, D_k]` per layer), NumPy maths."""
+    weights = stack_weights(decoder.lstm)
+    states = initial_states(
+        z, to_numpy(decoder.initial_state.kernel), to_numpy(decoder.initial_state.bias), decoder.units
+    )
+    logits = []
+    for t in range(teacher.shape[1]):
+        parts = [teacher[:, t], z] + ([] if controls is None else [controls[:, t]])
+        layer_input = np.concatenate(parts, -1)
+        new_states = []
+        for k, ((kernel, recurrent, bias), (h, c)) in enumerate(zip(weights, states)):
+            layer_input = layer_input * masks[k][t]
+            h, c = lstm_cell(layer_input @ kernel + bias, h, c, recurrent)
+            new_states.append((h, c))
+            layer_input = h
+        states = new_states
+        logits.append(layer_input @ to_numpy(decoder.head.kernel) + to_numpy(decoder.head.bias))
+    return np.stack(logits, 1)
+
+
+@pytest.mark.parametrize("control_depth", [0, 2])
+def test_step_loop_applies_dropout_in_training(control_depth):
+    """Scheduled sampling in training drops out every layer's input at every
+    step, on the same tensors as the teacher-forced path (Magenta's
+    `DropoutWrapper` applies in every helper)."""
+    rng = np.random.default_rng(1)
+    decoder = _dropout_decoder(control_depth)
+    batch, steps = 3, 5
+    teacher = _shift_right(_one_hot(rng, (batch, steps), 6))
+    z = rng.normal(size=(batch, 3))
+    controls = rng.normal(size=(batch, steps, 2)) if control_depth else None
+    kwargs = dict(
+        controls=None if controls is None else _tensor(controls),
+        teacher_inputs=[_tensor(teacher)],
+        use_sample=ops.zeros((batch, steps), "bool"),
+    )
+    generator = decoder.lstm._seed_generator
+    state = np.array(ops.convert_to_numpy(generator.state), copy=True)  # not a view
+    _, (logits,) = _run_decoding_loop(
+        [decoder], _tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], batch, steps),
+        training=True, **kwargs,
+    )
+    # The loop drew its masks from the LSTM's seed generator: draw them again.
+    generator.state.assign(state)
+    masks = [to_numpy(m) for m in decoder.lstm.dropout_masks(steps, batch, decoder.input_dim)]
+    assert any((m == 0).any() for m in masks)
+    expected = _numpy_masked_loop(decoder, teacher, z, controls, masks)
+    np.testing.assert_allclose(to_numpy(logits), expected, atol=ATOL)
+    # Outside training the same decoder does not drop out.
+    _, (inference,) = _run_decoding_loop(
+        [decoder], _tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], batch, steps), **kwargs
+    )
+    np.testing.assert_allclose(to_numpy(inference), bar_decoder(decoder, teacher, z, controls), atol=ATOL)
+    assert np.abs(to_numpy(inference) - to_numpy(logits)).max() > 1e-3
+
+
+def test_step_loop_dropout_with_sampled_inputs_over_segments():
+    """Dropout also applies to the fed-back samples and across segments."""
+    rng = np.random.default_rng(2)
+    decoder = _dropout_decoder(rate=0.3)
+    batch, segments, length = 2, 2, 3
+    steps = segments * length
+    teacher = _shift_right(_one_hot(rng, (batch, steps), 6))
+    conditionings = rng.normal(size=(batch, segments, 3))
+    use_sample = np.zeros((batch, steps), bool)
+    use_sample[:, 1::2] = True
+    generator = decoder.lstm._seed_generator
+    state = np.array(ops.convert_to_numpy(generator.state), copy=True)  # not a view
+    samples, (logits,) = _run_decoding_loop(
+        [decoder], _tensor(conditionings), length, 0.0, _zero_noise([decoder], batch, steps),
+        teacher_inputs=[_tensor(teacher)], use_sample=ops.convert_to_tensor(use_sample),
+        training=True,
+    )
+    generator.state.assign(state)
+    masks = [to_numpy(m) for m in decoder.lstm.dropout_masks(steps, batch, decoder.input_dim)]
+    # The inputs the loop fed: its own previous samples where use_sample
+    # (except at a segment start), else the teacher's.
+    fed = teacher.copy()
+    previous = np.concatenate([np.zeros_like(teacher[:, :1]), to_numpy(samples[0])[:, :-1]], 1)
+    chosen = use_sample & (np.arange(steps) % length != 0)
+    fed[chosen] = previous[chosen]
+    expected = np.concatenate(
+        [
+            _numpy_masked_loop(
+                decoder,
+                fed[:, s * length : (s + 1) * length],
+                conditionings[:, s],
+                None,
+                [m[s * length : (s + 1) * length] for m in masks],
+            )
+            for s in range(segments)
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(to_numpy(logits), expected, atol=ATOL)

@@ -221,3 +221,80 @@ def test_stack_output_shape(units):
     out, finals = lstm(_f32(np.ones((2, 3, 3))))
     assert tuple(out.shape) == (2, 3, units[-1])
     assert len(finals) == len(units)
+
+
+@pytest.mark.parametrize("input_dim,units", [(32, 64), (300, 16)])
+def test_magenta_initializer_is_glorot_over_the_concatenated_kernel(input_dim, units):
+    """Magenta's `LSTMBlockCell` draws one Glorot-uniform `[input + units,
+    4 units]` kernel: both Keras kernels are its row blocks, so every entry
+    is uniform in +-sqrt(6 / (input + 5 units)), variance 2 / (input + 5 units)."""
+    keras.utils.set_random_seed(0)
+    stack = LSTMStack([units, units], kernel_initializer="magenta")
+    stack.build((None, None, input_dim))
+    for k, layer_input in enumerate([input_dim, units]):
+        kernel = to_numpy(stack.kernels[k])
+        recurrent = to_numpy(stack.recurrent_kernels[k])
+        concatenated = np.concatenate([kernel, recurrent], axis=0)
+        assert concatenated.shape == (layer_input + units, 4 * units)
+        fan_sum = layer_input + units + 4 * units
+        limit = np.sqrt(6.0 / fan_sum)
+        assert np.abs(concatenated).max() <= limit
+        assert np.abs(concatenated).max() > 0.98 * limit
+        # Sample variance of N uniform draws: relative standard error sqrt(0.8 / N).
+        tolerance = 5 * np.sqrt(0.8 / concatenated.size)
+        np.testing.assert_allclose(concatenated.var(), 2.0 / fan_sum, rtol=tolerance)
+        # Both blocks have that variance: the recurrent kernel is not orthogonal.
+        np.testing.assert_allclose(recurrent.var(), 2.0 / fan_sum, rtol=3 * tolerance)
+        np.testing.assert_array_equal(
+            to_numpy(stack.biases[k]), np.repeat([0.0, 1.0, 0.0, 0.0], units)
+        )
+
+
+def test_keras_initializer_is_the_default():
+    keras.utils.set_random_seed(0)
+    stack = LSTMStack([8])
+    stack.build((None, None, 5))
+    assert stack.kernel_initializer == "keras"
+    recurrent = to_numpy(stack.recurrent_kernels[0])
+    # Keras' orthogonal recurrent kernel: orthonormal rows.
+    np.testing.assert_allclose(recurrent @ recurrent.T, np.eye(8), atol=1e-5)
+
+
+def test_unknown_initializer_is_rejected():
+    with pytest.raises(ValueError, match="kernel_initializer 'glorot'.*keras.*magenta"):
+        LSTMStack([4], kernel_initializer="glorot")
+
+
+def test_dropout_masks_scale_kept_inputs():
+    stack = LSTMStack([6, 4], dropout_rate=0.25)
+    stack.build((None, None, 3))
+    masks = stack.dropout_masks(50, 8, 3)
+    assert [tuple(m.shape) for m in masks] == [(50, 8, 3), (50, 8, 6)]
+    values = np.concatenate([to_numpy(m).ravel() for m in masks])
+    assert set(np.round(np.unique(values), 5)) <= {0.0, round(1 / 0.75, 5)}
+    assert 0.15 < np.mean(values == 0) < 0.35
+    assert LSTMStack([4]).dropout_masks(5, 2, 3) is None
+
+
+def test_step_applies_dropout_masks_to_upper_layer_inputs():
+    rng = np.random.default_rng(3)
+    stack = randomize_weights(_built_stack([5, 4], 3), seed=1)
+    weights = stack_weights(stack)
+    x = rng.normal(size=(2, 3))
+    states = [(rng.normal(size=(2, u)), rng.normal(size=(2, u))) for u in (5, 4)]
+    masks = [None, rng.integers(0, 2, size=(2, 5)) * 2.0]
+    projection = x @ weights[0][0] + weights[0][2]
+    h_top, _ = stack.step(
+        _f32(projection),
+        [(_f32(h), _f32(c)) for h, c in states],
+        dropout_masks=[None, _f32(masks[1])],
+    )
+    h0, _ = lstm_cell(projection, *states[0], weights[0][1])
+    h1, _ = lstm_cell((h0 * masks[1]) @ weights[1][0] + weights[1][2], *states[1], weights[1][1])
+    np.testing.assert_allclose(to_numpy(h_top), h1, atol=ATOL)
+
+
+def _built_stack(units, input_dim):
+    stack = LSTMStack(units)
+    stack.build((None, None, input_dim))
+    return stack

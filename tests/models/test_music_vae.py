@@ -557,3 +557,111 @@ def test_flat_encoder_with_per_segment_lengths_reads_up_to_the_last_segment():
     model = _tiny(max_seq_len=8)
     lengths = ops.convert_to_tensor(np.array([[4, 1], [2, 0], [0, 0]], "int32"))
     np.testing.assert_array_equal(to_numpy(model._encoder_lengths(lengths, 8)), [8, 4, 0])
+
+
+# ------------------------------------------------ reproducible training
+def test_posterior_noise_in_the_batch_sets_the_training_sample(flat_model, flat_batch):
+    noise = np.random.default_rng(4).normal(size=(3, Z)).astype("float32")
+    outputs = flat_model({**flat_batch, "posterior_noise": noise}, training=True)
+    mu, sigma = to_numpy(outputs["mu"]), to_numpy(outputs["sigma"])
+    np.testing.assert_allclose(to_numpy(outputs["z"]), mu + sigma * noise, atol=1e-6)
+    # Ignored outside training (z = mu).
+    outputs = flat_model({**flat_batch, "posterior_noise": noise}, training=False)
+    np.testing.assert_allclose(to_numpy(outputs["z"]), to_numpy(outputs["mu"]))
+    with pytest.raises(ValueError, match=r"posterior noise must be \[batch, 3\]"):
+        flat_model({**flat_batch, "posterior_noise": noise[:, :2]}, training=True)
+
+
+def test_train_on_batch_with_the_same_posterior_noise_is_reproducible(flat_batch):
+    losses = []
+    noise = np.random.default_rng(5).normal(size=(3, Z)).astype("float32")
+    for _ in range(2):
+        keras.utils.set_random_seed(1)
+        model = _tiny()
+        model.compile()
+        logs = model.train_on_batch({**flat_batch, "posterior_noise": noise}, return_dict=True)
+        losses.append(logs["loss"])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+def test_make_optimizer_continues_the_learning_rate_from_the_global_step():
+    model = _tiny(learning_rate=1e-3, decay_rate=0.5, min_learning_rate=0.0)
+    model.global_step.assign(3)
+    optimizer = model.make_optimizer(track_global_norm=True)
+    assert optimizer.track_global_norm
+    assert optimizer._learning_rate.initial_step == 3
+    # Iteration 0 of a fresh optimizer reads the rate of step 3.
+    assert float(ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(1e-3 * 0.5**3)
+    assert model.make_optimizer(initial_step=0)._learning_rate.initial_step == 0
+
+
+@pytest.mark.parametrize("hierarchical", [False, True])
+def test_lstm_initializer_reaches_every_lstm(hierarchical):
+    kwargs = dict(lstm_initializer="magenta")
+    if hierarchical:
+        kwargs.update(max_seq_len=4, encoder_level_lengths=[2, 2], decoder_level_lengths=[2, 2])
+    model = _tiny(**kwargs)
+    found = [
+        layer.kernel_initializer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if hasattr(layer, "kernel_initializer") and isinstance(layer.kernel_initializer, str)
+    ]
+    assert found and set(found) == {"magenta"}
+    names = {type(layer).__name__ for layer in model._flatten_layers(include_self=False, recursive=True)}
+    if hierarchical:
+        assert {"HierarchicalEncoder", "Conductor"} <= names
+    assert MusicVAE.from_config(model.get_config()).lstm_initializer == "magenta"
+    assert _tiny().lstm_initializer == "keras"
+    with pytest.raises(ValueError, match="kernel_initializer 'xavier'"):
+        _tiny(lstm_initializer="xavier")
+
+
+def test_builtin_presets_train_from_magentas_initialisation():
+    from keras_musicvae.presets import load_preset_config
+
+    assert load_preset_config("cat_mel_2bar_small")["lstm_initializer"] == "magenta"
+
+
+def test_scheduled_sampling_training_applies_decoder_dropout(flat_batch):
+    """The step loop of scheduled sampling drops out like teacher forcing:
+    with the sampling draws replayed (and the encoder's dropout off), two
+    training passes differ through the decoder's dropout alone."""
+    keras.utils.set_random_seed(2)
+    model = _randomize(_tiny(sampling_schedule="constant", sampling_rate=0.5, dropout_keep_prob=0.5))
+    model.encoder.dropout_rate = 0.0
+    batch = {**flat_batch, "posterior_noise": np.zeros((3, Z), "float32")}
+    generators = [model.decoder.bar_decoders[0].lstm._seed_generator, model._seed_generator]
+    saved = [np.array(ops.convert_to_numpy(g.state), copy=True) for g in generators]
+
+    def replay(generators_to_restore, global_seed=None):
+        for generator, state in zip(generators, saved):
+            if generator in generators_to_restore:
+                generator.state.assign(state)
+        if global_seed is not None:
+            # Keras' torch dropout draws from torch's global RNG for an
+            # unseeded generator; TensorFlow and JAX read the state above.
+            keras.utils.set_random_seed(global_seed)
+        return to_numpy(model(batch, training=True)["logits"])
+
+    first = replay([], global_seed=5)
+    other_decoder_masks = replay([generators[1]])
+    same_masks = replay(generators, global_seed=5)
+    np.testing.assert_allclose(same_masks, first, atol=1e-6)
+    assert np.abs(other_decoder_masks - first).max() > 1e-4
+    model.compile()
+    logs = model.train_on_batch(batch, return_dict=True)
+    assert np.isfinite(logs["loss"])
+
+
+def test_align_learning_rate_to_step_after_a_restore():
+    """A model compiled at step 0 then given a checkpoint's state (step 45,
+    optimizer at iteration 5: a run that started from a step-40 model)."""
+    model = _tiny(learning_rate=1e-3, decay_rate=0.5, min_learning_rate=0.0)
+    model.compile()
+    model.optimizer.build(model.trainable_variables)
+    model.global_step.assign(45)
+    model.optimizer.iterations.assign(5)
+    assert model.align_learning_rate_to_step() == 40
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3 * 0.5**45)
+    model.compile(optimizer="sgd")
+    assert model.align_learning_rate_to_step() is None

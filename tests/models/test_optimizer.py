@@ -202,3 +202,21 @@ def test_config_round_trip():
     assert restored.grad_clip == 2.0 and restored.grad_norm_clip_to_zero == 50.0
     assert isinstance(restored._learning_rate, MagentaLearningRate)
     assert restored.epsilon == 1e-8
+
+
+def test_track_global_norm_records_the_norm_before_clipping():
+    rng, variables, _, _ = _setup(seed=5)
+    optimizer = MusicVAEAdam(learning_rate=1e-3, track_global_norm=True)
+    for norm in (3.0, 0.5, 2e4):
+        grads = _grads_with_norm(rng, norm)
+        _apply(optimizer, variables, grads)
+        assert float(ops.convert_to_numpy(optimizer.global_norm)) == pytest.approx(norm, rel=1e-5)
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert restored.track_global_norm is True
+
+
+def test_global_norm_is_not_tracked_by_default():
+    rng, variables, optimizer, _ = _setup()
+    _apply(optimizer, variables, _grads_with_norm(rng, 2.0))
+    assert optimizer.global_norm is None
+    assert not any("global_norm" in v.path for v in optimizer.variables)

@@ -104,7 +104,12 @@ def test_learning_rate_floor_and_config():
     assert _value(schedule(0)) == pytest.approx(0.01)
     assert _value(schedule(200)) == pytest.approx(0.001)
     clone = MagentaLearningRate.from_config(schedule.get_config())
-    assert clone.get_config() == {"learning_rate": 0.01, "decay_rate": 0.5, "min_learning_rate": 0.001}
+    assert clone.get_config() == {
+        "learning_rate": 0.01,
+        "decay_rate": 0.5,
+        "min_learning_rate": 0.001,
+        "initial_step": 0,
+    }
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
     assert isinstance(restored, MagentaLearningRate) and _value(restored(3)) == pytest.approx(_value(schedule(3)))
 
@@ -126,3 +131,16 @@ def test_kl_beta_with_zero_rate_is_max_beta_from_step_one():
 def test_free_nats():
     assert schedules.free_nats(48) == pytest.approx(48 * math.log(2))
     assert schedules.free_nats(0) == 0.0
+
+
+def test_learning_rate_initial_step_offsets_the_schedule():
+    """A fresh optimizer continuing a model trained 40 steps: its iteration
+    k reads the rate of step 40 + k (Magenta's `global_step`)."""
+    schedule = MagentaLearningRate(1e-3, 0.9999, 1e-5, initial_step=40)
+    for k in (0, 1, 2, 500):
+        expected = (1e-3 - 1e-5) * _f32(0.9999) ** (40 + k) + 1e-5
+        assert _value(schedule(k)) == pytest.approx(expected, rel=1e-5)
+    restored = MagentaLearningRate.from_config(schedule.get_config())
+    assert restored.initial_step == 40
+    with pytest.raises(ValueError, match="initial_step must be >= 0"):
+        MagentaLearningRate(initial_step=-1)
