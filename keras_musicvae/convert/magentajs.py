@@ -251,6 +251,11 @@ def convert_magentajs(path, preset=None, output=None, overrides=None, infer_size
     model, description = build_model(path, preset, overrides, infer_sizes, variables=variables)
     for variable, value in map_variables(model, variables):
         variable.assign(np.asarray(value).astype(variable.dtype))
+    # Our exports record the training step beside the Keras config; other
+    # magenta.js folders have none (the model then starts at step 0).
+    step = (read_spec(path).get(KERAS_KEY) or {}).get("global_step")
+    if step is not None:
+        model.global_step.assign(int(step))
     if output is not None:
         model.save_to_preset(
             output,

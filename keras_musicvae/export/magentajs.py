@@ -378,6 +378,8 @@ def export_magentajs(model, folder, overwrite=False, shard_bytes=SHARD_BYTES):
             message names what it lacks); nothing is written.
         FileExistsError: the folder exists and `overwrite` is False.
     """
+    from keras import ops
+
     from keras_musicvae.version import __version__
 
     spec = magentajs_spec(model)
@@ -385,6 +387,9 @@ def export_magentajs(model, folder, overwrite=False, shard_bytes=SHARD_BYTES):
         "note": "Ignored by magenta.js; keras-musicvae convert rebuilds the model from it.",
         "version": __version__,
         "config": model.get_config(),
+        # The training step (magenta.js has no place for it): a model
+        # converted back continues its schedules from it.
+        "global_step": int(ops.convert_to_numpy(model.global_step)),
     }
     variables = magenta_variables(model)
     with files.atomic_destination(folder, overwrite=overwrite) as staging:
