@@ -82,7 +82,7 @@ def pool_context():
 
     The fork server preloads only `keras_musicvae.data.worker` (NumPy,
     note-seq, the converters' base), so each worker forks from a clean
-    process in milliseconds.
+    process that never loaded an ML framework.
     """
     method = start_method()
     context = multiprocessing.get_context(method)
