@@ -72,8 +72,13 @@ def register(subparsers):
     parser.set_defaults(run=run)
 
 
-class _Stop(Exception):
-    """Raised by the SIGTERM handler to stop serving cleanly."""
+class _Stop(BaseException):
+    """Raised by the SIGTERM handler to stop serving cleanly.
+
+    A `BaseException`, like `KeyboardInterrupt`: the signal can land while the
+    server is inside its own request handling, whose `except Exception` would
+    otherwise report it as a failed request and go on serving.
+    """
 
 
 def run(args):
