@@ -2,7 +2,8 @@
 #   make demo   - create .venv if missing, install, run the demo on the bundled corpus
 #   make test   - create .venv if missing, install the dev extras (and Beam), run the tests
 #                 (whole suite on TensorFlow; on JAX and PyTorch the core suite,
-#                 less the tests that never touch Keras)
+#                 less the tests that cannot depend on the backend; each pass
+#                 prints its 15 slowest tests)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -31,9 +32,9 @@ demo: $(STAMP)
 	$(PY) -m keras_musicvae demo --output demo_output --overwrite
 
 test: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -n 2 --durations=15 $(PYTEST_ARGS)
 	for backend in $(CORE_BACKENDS); do \
-		KERAS_BACKEND=$$backend $(PY) -m pytest -q -n 2 -m "not slow and not backend_independent" $(PYTEST_ARGS) || exit 1; \
+		KERAS_BACKEND=$$backend $(PY) -m pytest -q -n 2 --durations=15 -m "not slow and not backend_independent" $(PYTEST_ARGS) || exit 1; \
 	done
 
 test-fast: $(STAMP)

@@ -106,6 +106,7 @@ def train(
     if hasattr(model, "align_learning_rate_to_step"):
         model.align_learning_rate_to_step()
     initial_iterations = optimizer_iterations(model)
+    eval_dataset, eval_batches = limit_batches(eval_dataset, eval_batches)
     if initial_step >= total_steps:
         metrics = evaluate(model, eval_dataset, eval_examples, eval_batches)
         return TrainingResult(initial_step, initial_step, "done", 0.0, metrics)
@@ -178,9 +179,23 @@ def tensorboard_available():
     return all(importlib.util.find_spec(m) is not None for m in ("tensorboard", "tensorflow"))
 
 
+def limit_batches(dataset, max_batches):
+    """`(dataset, steps)` that evaluate on at most `max_batches` batches of `dataset`.
+
+    A tf.data dataset is cut with `take` (steps None): a held-out set with fewer
+    batches than the limit is then simply evaluated whole, where `steps` beyond
+    its end would make Keras warn, at every evaluation, that the input "ran out
+    of data". Other inputs keep `steps`.
+    """
+    if dataset is None or max_batches is None or not hasattr(dataset, "take"):
+        return dataset, max_batches
+    return dataset.take(int(max_batches)), None
+
+
 def evaluate(model, eval_dataset=None, eval_examples=None, eval_batches=None):
     """Teacher-forced (`model.evaluate`) and sampled accuracy, as `val_*` metrics."""
     metrics = {}
+    eval_dataset, eval_batches = limit_batches(eval_dataset, eval_batches)
     if eval_dataset is not None:
         result = model.evaluate(eval_dataset, steps=eval_batches, return_dict=True, verbose=0)
         metrics.update({f"val_{k}": float(v) for k, v in result.items()})
