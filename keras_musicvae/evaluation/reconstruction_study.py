@@ -4,6 +4,8 @@ import time
 
 import numpy as np
 
+from keras_musicvae.evaluation.magenta_eval import aggregate
+from keras_musicvae.evaluation.magenta_eval import magenta_eval_metrics
 from keras_musicvae.evaluation.model_runner import has_class_logits
 from keras_musicvae.evaluation.model_runner import accuracies
 from keras_musicvae.evaluation.model_runner import majority_accuracy
@@ -19,7 +21,9 @@ def reconstruction_study(runner, examples, sample_temperature=1.0, seed=0):
         `sampled_accuracy` (decoded from mu at `sample_temperature`),
         `argmax_accuracy` (greedy decoding), `per_stream` (multi-stream
         models), `majority_token_accuracy` (always predicting the most
-        frequent target token, a trivial reference), `kl_bits` (mean KL of q(z|x) from the prior, bits) and
+        frequent target token, a trivial reference), `kl_bits` (mean KL of q(z|x) from the prior, bits),
+        `magenta_eval` (Magenta's eval-job loss and accuracy, see
+        `magenta_eval.magenta_eval_metrics`; None for NADE / groove heads) and
         `num_examples`.
     """
     model = runner.model
@@ -59,7 +63,31 @@ def reconstruction_study(runner, examples, sample_temperature=1.0, seed=0):
         results["teacher_forced_minus_sampled"] = (
             results["teacher_forced_accuracy"] - results["sampled_accuracy"]
         )
+    results["magenta_eval"] = magenta_eval_study(runner, examples, seed) if has_class_logits(model) else None
     return results
+
+
+def magenta_eval_study(runner, examples, seed=0):
+    """Magenta's eval-job figures (posterior sample of z; free running for
+    scheduled-sampling configurations) pooled over `examples`, in batches of
+    the runner's size, so that they can be set beside Magenta's TensorBoard
+    eval curves.
+
+    Returns:
+        dict: `magenta_eval.aggregate` of the batches (`loss`, `r_loss`,
+        `kl_loss`, `kl_bits`, `kl_beta`, `accuracy`, `num_sequences`,
+        `num_steps`, `free_running`).
+    """
+    import keras
+
+    seed_generator = keras.random.SeedGenerator(int(seed))
+    n = len(examples["inputs"])
+    keys = [key for key in ("inputs", "targets", "lengths", "controls") if key in examples]
+    results = []
+    for start in range(0, n, runner.batch_size):
+        batch = {key: examples[key][start : start + runner.batch_size] for key in keys}
+        results.append(magenta_eval_metrics(runner.model, batch, seed=seed_generator))
+    return aggregate(results)
 
 
 def run_reconstruction_study(runner, examples, settings, say=print):
@@ -80,4 +108,13 @@ def run_reconstruction_study(runner, examples, settings, say=print):
             result["argmax_accuracy"],
         )
     )
+    magenta = result.get("magenta_eval")
+    if magenta is not None:
+        say(
+            "Magenta's eval ({}, z sampled): accuracy {:.4f}, loss {:.4g}".format(
+                "free running" if magenta["free_running"] else "teacher-forced",
+                magenta["accuracy"],
+                magenta["loss"],
+            )
+        )
     return StudyOutcome(result=result, seconds=time.monotonic() - start)

@@ -131,6 +131,19 @@ def test_accuracies_match_independent_computations(tiny_melody_model, midi_files
     assert results["argmax_accuracy"] == pytest.approx(training.sampled_accuracy(model, examples, 8), abs=1e-6)
 
 
+def test_magentas_eval_figures_cover_every_example(tiny_melody_model, midi_files):
+    from keras_musicvae.evaluation.magenta_eval import uses_free_running_eval
+
+    model = tiny_melody_model
+    examples, _ = load_examples(midi_files[0], model, max_examples=8, num_workers=1)
+    magenta = reconstruction_study(ModelRunner(model, 3), examples)["magenta_eval"]  # batches of 3, 3, 2
+    assert magenta["num_sequences"] == len(examples["inputs"])
+    assert magenta["num_steps"] == float(np.minimum(examples["lengths"], examples["targets"].shape[1]).sum())
+    assert magenta["free_running"] == float(uses_free_running_eval(model))
+    assert 0.0 <= magenta["accuracy"] <= 1.0
+    assert magenta["loss"] == pytest.approx(magenta["r_loss"] + magenta["kl_beta"] * magenta["kl_loss"], rel=1e-5)
+
+
 def test_majority_token_accuracy_and_given_language_model(tiny_melody_model):
     from keras_musicvae.evaluation import KneserNeyLanguageModel
 
@@ -216,6 +229,7 @@ def test_groove_model_accuracy_counts_steps_with_every_hit_right():
     valid = np.arange(steps) < arrays["lengths"][:, None]
     assert reconstruction["argmax_accuracy"] == pytest.approx(correct[valid].mean())
     assert "per_stream" not in reconstruction
+    assert reconstruction["magenta_eval"] is None
 
 
 def _evaluate_tool():
