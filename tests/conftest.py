@@ -26,16 +26,16 @@ def bundled_corpus_dir():
 # Tests whose outcome cannot depend on KERAS_BACKEND: `make test` runs them
 # once, in the TensorFlow pass, and skips them in the JAX and PyTorch passes
 # (`-m "not backend_independent"`). They are
-# - tests/data and tests/evaluation: the data pipeline (NumPy, note-seq,
-#   tf.data) and the metrics, which never touch Keras (less the two files that
-#   run a model);
+# - tests/data, tests/evaluation and tests/tools: the data pipeline (NumPy,
+#   note-seq, tf.data), the metrics and the tools' settings and reports, which
+#   never touch Keras (less the two evaluation files that run a model);
 # - the command line's argument checks, error messages, file modes, bundle
 #   safety, plots and audio, and the web server: argparse, file and socket
 #   work before or beside any model (each spawns processes, which is most of
 #   the suite's time); the commands that run models are tested on every backend
 #   (tests/cli/test_cli_music.py, test_cli_sequences.py, test_cli_train.py,
 #   test_precision_option.py, test_training.py).
-_BACKEND_INDEPENDENT_FOLDERS = ("data", "evaluation")
+_BACKEND_INDEPENDENT_FOLDERS = ("data", "evaluation", "tools")
 _NEEDS_A_BACKEND = {"test_run.py", "test_magenta_eval.py"}
 _BACKEND_INDEPENDENT_FILES = {
     ("cli", "test_cli_errors.py"),

@@ -15,6 +15,12 @@ Usage (from the repository root):
     KERAS_BACKEND=jax nohup python tools/reproduce_paper.py --steps 1000 \\
         > runs/reproduction.log 2>&1 &
 
+At the paper's scale, on a GPU machine, one command (the presets' full sizes,
+batch 512, 100k steps; it prints the batch, the steps and a time estimate
+from a few measured steps before training):
+
+    KERAS_BACKEND=jax python tools/reproduce_paper.py --paper-scale --precision mixed_bfloat16
+
 The run is resumable: training checkpoints every `--checkpoint-every` steps
 to `WORK_DIR/<model>/checkpoints/`, and running the same command again
 continues where it stopped (a finished model is not trained again).
@@ -47,6 +53,8 @@ DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "corpus" / "melody"
 
 # The two models: same sizes for a fair comparison.
 SHARED_OVERRIDES = {"enc_rnn_size": [256], "dec_rnn_size": [256, 256], "z_size": 128}
+CPU_SCALE = {"steps": 1000, "batch_size": 32, "checkpoint_every": 100}
+PAPER_SCALE = {"steps": 100000, "batch_size": 512, "checkpoint_every": 1000}
 MODELS = {
     "flat": "flat_mel_16bar",
     "hierarchical": "hierdec_mel_16bar",
@@ -77,9 +85,15 @@ def parse_args(argv=None):
     parser.add_argument("--work-dir", default=str(REPO / "runs" / "reproduction"), help="run folders (checkpoints)")
     parser.add_argument("--results-dir", default=str(REPO / "docs" / "results"), help="where JSON and PNGs go")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--steps", type=int, default=1000, help="training steps of each model")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints/evaluations")
+    parser.add_argument("--paper-scale", action="store_true",
+                        help="the presets' full sizes, batch 512 and 100k steps (a GPU run; see the usage)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps of each model (default 1000; --paper-scale: 100000)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 32 (--paper-scale: 512)")
+    parser.add_argument("--checkpoint-every", type=int, default=None,
+                        help="steps between checkpoints/evaluations (default 100; --paper-scale: 1000)")
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                        help="Keras dtype policy of training (mixed_* for GPUs)")
     parser.add_argument("--eval-examples", type=int, default=256, help="held-out examples (fixed, seeded subset)")
     parser.add_argument("--train-eval-examples", type=int, default=64,
                         help="held-out examples for the sampled accuracy logged during training")
@@ -92,7 +106,17 @@ def parse_args(argv=None):
     parser.add_argument("--measure-steps", type=int, default=0,
                         help="only time this many training steps of each model and print an estimate")
     parser.add_argument("--skip-evaluation", action="store_true", help="train only")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    scale = PAPER_SCALE if args.paper_scale else CPU_SCALE
+    for key, value in scale.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def size_overrides(args):
+    """The model-size changes of this run: none at the paper's scale."""
+    return {} if args.paper_scale else dict(SHARED_OVERRIDES)
 
 
 # ------------------------------------------------------------------- data
@@ -171,8 +195,9 @@ def build_model(kind, args):
         MODELS[kind],
         load_weights=False,
         batch_size=args.batch_size,
-        name=f"{MODELS[kind]}_small",
-        **SHARED_OVERRIDES,
+        name=f"{MODELS[kind]}_{'paper' if args.paper_scale else 'small'}",
+        dtype=args.precision,
+        **size_overrides(args),
     )
     model.compile()
     return model
@@ -193,8 +218,11 @@ def measure(args, data):
         say(f"{kind}: compile + 2 steps {compiled - start:.1f} s; {per_step:.2f} s/step "
             f"at batch {args.batch_size}")
     pair = sum(seconds.values())
+    say(f"{args.steps} steps of each model at batch {args.batch_size} ({args.precision}): about "
+        f"{args.steps * pair / 3600:.1f} h of training in all")
     for hours in (1.5, 2.0):
         say(f"{hours} h of training for both models: about {int(hours * 3600 / pair)} steps each")
+    return seconds
 
 
 class _WallClock:
@@ -230,7 +258,7 @@ def train_one(kind, args, data):
         shuffle=False, drop_remainder=False,
     )
     small = {k: v[: args.train_eval_examples] for k, v in heldout.items()}
-    say(f"{kind}: training {MODELS[kind]} {SHARED_OVERRIDES} ({model.count_params():,} parameters) "
+    say(f"{kind}: training {MODELS[kind]} {size_overrides(args) or '(full size)'} ({model.count_params():,} parameters) "
         f"to step {args.steps} in {run_dir}")
     result = training.train(
         model,
@@ -252,7 +280,7 @@ def train_one(kind, args, data):
                          description=f"CPU-scale reproduction ({kind}), {result.final_step} steps")
     info = {
         "preset": MODELS[kind],
-        "overrides": dict(SHARED_OVERRIDES),
+        "overrides": size_overrides(args),
         "parameters": int(model.count_params()),
         "steps": int(result.final_step),
         "training_wall_seconds": round(state["training_seconds"], 1),
@@ -346,7 +374,8 @@ def evaluate_all(args, data, models, infos):
         "settings": {
             "steps": args.steps,
             "batch_size": args.batch_size,
-            "sizes": dict(SHARED_OVERRIDES),
+            "sizes": size_overrides(args) or "the presets' (paper) sizes",
+            "precision": args.precision,
             "free_bits": 256,
             "max_beta": 0.2,
             "seed": args.seed,
@@ -425,16 +454,31 @@ def plot_fig4(path, evaluations, limit=100.0):
     return str(path)
 
 
+def _devices():
+    import keras
+
+    try:
+        return keras.distribution.list_devices()
+    except Exception:  # a backend without device listing
+        return ["cpu"]
+
+
 def main(argv=None):
     args = parse_args(argv)
     start = time.monotonic()
     import keras
 
     say(f"backend {keras.backend.backend()}, keras {keras.__version__}")
+    say(f"scale: {'the paper' if args.paper_scale else 'CPU'}; batch {args.batch_size}, {args.steps} steps, "
+        f"sizes {size_overrides(args) or 'of the presets'}, precision {args.precision}, devices "
+        f"{[str(d) for d in _devices()]}")
     data = load_data(args)
     if args.measure_steps:
         measure(args, data)
         return 0
+    if args.paper_scale:  # the time estimate first, from a few measured steps
+        args.measure_steps = 3
+        measure(args, data)
     models, infos = {}, {}
     for kind in args.models:
         models[kind], infos[kind] = train_one(kind, args, data)
