@@ -1,6 +1,11 @@
-"""Test toolkit shared by the layer and model tests: dtype-policy checks.
+"""Test toolkit shared by the layer and model tests: tensors, serialization
+round trips and dtype-policy checks.
 
 Import with `from testing import ...` (pytest puts tests/ on sys.path).
+
+`run_serialization_test` revives a layer through Keras' own serialization and
+checks its config (every constructor argument kept) and, given inputs, that
+the revived layer with the same weights gives exactly the same outputs.
 
 `run_precision_test` builds a layer (or the model) under each dtype policy
 and checks what a policy promises: variables in the policy's variable dtype,
@@ -28,6 +33,43 @@ RELATIVE_TOLERANCE = {
     "mixed_bfloat16": 5e-2,
     "bfloat16": 6e-2,
 }
+
+
+def tensor(x, dtype="float32"):
+    """`x` (array-like) as a tensor of the backend, in `dtype`."""
+    return ops.convert_to_tensor(np.asarray(x, dtype))
+
+
+def run_serialization_test(layer, input_data=None, call_kwargs=None):
+    """Checks that `layer` survives `serialize_keras_object` / `deserialize_keras_object`.
+
+    - The revived object is of the same class, with an equal `get_config()`
+      (so every constructor argument is in the config: a dropped one would
+      come back as its default).
+    - With `input_data` (see `run_precision_test`): the revived layer, built
+      by a call and given the original's weights, returns exactly the
+      original's outputs (inference mode; `call_kwargs` are passed to both).
+
+    Returns:
+        The revived layer.
+    """
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(revived) is type(layer), f"{type(layer).__name__} came back as {type(revived).__name__}"
+    assert revived.get_config() == layer.get_config()
+    if input_data is not None:
+        call_kwargs = call_kwargs or {}
+        expected = _call(layer, input_data, call_kwargs)
+        _call(revived, input_data, call_kwargs)  # builds it
+        revived.set_weights(layer.get_weights())
+        got = _call(revived, input_data, call_kwargs)
+        expected_flat = list(_flatten_with_paths(expected))
+        got_flat = list(_flatten_with_paths(got))
+        assert [path for path, _ in got_flat] == [path for path, _ in expected_flat]
+        for (path, g), (_, e) in zip(got_flat, expected_flat):
+            np.testing.assert_array_equal(
+                ops.convert_to_numpy(g), ops.convert_to_numpy(e), err_msg=f"output {path} after the round trip"
+            )
+    return revived
 
 
 def is_float(dtype):

@@ -1,12 +1,13 @@
 """`BidirectionalEncoder` against a NumPy encoder with Magenta's
 `reverse_sequence` rule for the backward direction."""
 
-import keras
 import numpy as np
 import pytest
 from keras import ops
 
 from keras_musicvae.layers.bidirectional_encoder import BidirectionalEncoder
+
+from testing import run_serialization_test
 
 from .numpy_reference import bidirectional_encoder
 from .numpy_reference import compiled
@@ -127,7 +128,7 @@ def test_config_round_trip_gives_identical_outputs():
     encoder = _encoder(units=(4,), input_dim=3, dropout_rate=0.1, name="enc")
     config = encoder.get_config()
     assert (config["units"], config["input_dim"], config["dropout_rate"]) == ([4], 3, 0.1)
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(encoder))
+    clone = run_serialization_test(encoder)
     if not clone.built:
         clone.build()
     clone.set_weights(encoder.get_weights())

@@ -1,22 +1,19 @@
 """`CategoricalHead` and `MultiStreamCategoricalHead`: loss, accuracy, sampling."""
 
-import keras
 import numpy as np
 import pytest
-from keras import ops
 
 from keras_musicvae.layers.heads import CategoricalHead
 from keras_musicvae.layers.heads import MultiStreamCategoricalHead
 from keras_musicvae.layers.heads.output_head import argmax_one_hot
 
+from testing import run_serialization_test
+from testing import tensor
+
 from .numpy_reference import log_softmax
 from .numpy_reference import randomize_weights
 from .numpy_reference import softmax
 from .numpy_reference import to_numpy
-
-
-def _tensor(x):
-    return ops.convert_to_tensor(np.asarray(x, "float32"))
 
 
 def _one_hot(indices, depth):
@@ -40,7 +37,7 @@ def test_projection_is_dense():
     randomize_weights(head)
     hidden = rng.normal(size=(2, 4, 3))
     np.testing.assert_allclose(
-        to_numpy(head(_tensor(hidden))),
+        to_numpy(head(tensor(hidden))),
         hidden @ to_numpy(head.kernel) + to_numpy(head.bias),
         atol=1e-5,
     )
@@ -53,14 +50,14 @@ def test_step_loss_is_softmax_cross_entropy():
     logits = rng.normal(scale=3.0, size=(2, 5, 6))
     classes = rng.integers(0, 6, size=(2, 5))
     expected = -np.take_along_axis(log_softmax(logits), classes[..., None], -1)[..., 0]
-    loss = to_numpy(head.step_loss(_tensor(_one_hot(classes, 6)), _tensor(logits)))
+    loss = to_numpy(head.step_loss(tensor(_one_hot(classes, 6)), tensor(logits)))
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
 def test_step_accuracy_is_argmax_match():
     head = CategoricalHead(3, 2)
-    logits = _tensor([[[1.0, 2.0, 0.0], [5.0, 0.0, 0.0]]])
-    targets = _tensor(_one_hot(np.array([[1, 2]]), 3))
+    logits = tensor([[[1.0, 2.0, 0.0], [5.0, 0.0, 0.0]]])
+    targets = tensor(_one_hot(np.array([[1, 2]]), 3))
     np.testing.assert_array_equal(to_numpy(head.step_accuracy(targets, logits)), [[1.0, 0.0]])
 
 
@@ -70,7 +67,7 @@ def test_temperature_zero_sample_is_argmax_one_hot():
     logits = rng.normal(size=(4, 3, 7))
     noise = head.make_noise((4, 3), seed=0)
     assert tuple(noise.shape) == (4, 3, 7)
-    sample = to_numpy(head.sample(_tensor(logits), 0.0, noise))
+    sample = to_numpy(head.sample(tensor(logits), 0.0, noise))
     np.testing.assert_array_equal(sample, _one_hot(logits.argmax(-1), 7))
 
 
@@ -80,7 +77,7 @@ def test_samples_follow_softmax_of_logits_over_temperature(temperature):
     logits = np.array([1.0, 0.0, -1.0, 2.0, 0.5])
     n = 20000
     noise = head.make_noise((n,), seed=3)
-    samples = to_numpy(head.sample(_tensor(np.broadcast_to(logits, (n, 5))), temperature, noise))
+    samples = to_numpy(head.sample(tensor(np.broadcast_to(logits, (n, 5))), temperature, noise))
     np.testing.assert_array_equal(samples.sum(-1), 1.0)
     assert _chi_square(samples, softmax(logits / temperature)) < CHI2_4DOF_LIMIT
 
@@ -93,13 +90,13 @@ def test_noise_is_deterministic_per_seed():
 
 
 def test_argmax_one_hot():
-    scores = _tensor([[0.1, 3.0, -1.0], [2.0, 1.0, 0.0]])
+    scores = tensor([[0.1, 3.0, -1.0], [2.0, 1.0, 0.0]])
     np.testing.assert_array_equal(to_numpy(argmax_one_hot(scores, 3)), [[0, 1, 0], [1, 0, 0]])
 
 
 def test_categorical_config_round_trip():
     head = CategoricalHead(90, 16, name="head")
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(head))
+    clone = run_serialization_test(head)
     assert isinstance(clone, CategoricalHead)
     assert (clone.output_depth, clone.input_dim, clone.name) == (90, 16, "head")
 
@@ -126,7 +123,7 @@ def test_multi_stream_loss_is_sum_of_stream_cross_entropies():
             targets[..., start : start + d] * log_softmax(logits[..., start : start + d]), -1
         )
         start += d
-    loss = to_numpy(head.step_loss(_tensor(targets), _tensor(logits)))
+    loss = to_numpy(head.step_loss(tensor(targets), tensor(logits)))
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
@@ -138,10 +135,10 @@ def test_multi_stream_accuracy_per_stream_and_mean():
     targets = np.zeros((1, 1, 9))
     targets[0, 0, [1, 4, 8]] = 1.0
     np.testing.assert_array_equal(
-        to_numpy(head.stream_accuracy(_tensor(targets), _tensor(logits))), [[[1, 0, 1]]]
+        to_numpy(head.stream_accuracy(tensor(targets), tensor(logits))), [[[1, 0, 1]]]
     )
     np.testing.assert_allclose(
-        to_numpy(head.step_accuracy(_tensor(targets), _tensor(logits))), [[2 / 3]], rtol=1e-6
+        to_numpy(head.step_accuracy(tensor(targets), tensor(logits))), [[2 / 3]], rtol=1e-6
     )
 
 
@@ -149,7 +146,7 @@ def test_multi_stream_temperature_zero_sample_is_argmax_per_stream():
     rng = np.random.default_rng(5)
     head = MultiStreamCategoricalHead(DEPTHS, 3)
     logits = rng.normal(size=(3, 2, 9))
-    sample = to_numpy(head.sample(_tensor(logits), 0.0, head.make_noise((3, 2), 0)))
+    sample = to_numpy(head.sample(tensor(logits), 0.0, head.make_noise((3, 2), 0)))
     expected = np.concatenate(
         [_one_hot(p.argmax(-1), d) for p, d in zip(np.split(logits, [3, 5], -1), DEPTHS)], -1
     )
@@ -161,7 +158,7 @@ def test_multi_stream_samples_follow_each_softmax():
     logits = np.array([1.0, 0.0, -1.0, 2.0, 0.5, -0.5, 0.3, 1.5, 0.0, -2.0])
     n = 20000
     samples = to_numpy(
-        head.sample(_tensor(np.broadcast_to(logits, (n, 10))), 1.0, head.make_noise((n,), 6))
+        head.sample(tensor(np.broadcast_to(logits, (n, 10))), 1.0, head.make_noise((n,), 6))
     )
     assert _chi_square(samples[:, :5], softmax(logits[:5])) < CHI2_4DOF_LIMIT
     assert _chi_square(samples[:, 5:], softmax(logits[5:])) < CHI2_4DOF_LIMIT
@@ -171,5 +168,5 @@ def test_multi_stream_config_round_trip():
     head = MultiStreamCategoricalHead(DEPTHS, 16, name="trio")
     config = head.get_config()
     assert "output_depth" not in config and config["output_depths"] == DEPTHS
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(head))
+    clone = run_serialization_test(head)
     assert clone.output_depths == DEPTHS and clone.output_depth == 9

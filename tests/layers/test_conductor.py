@@ -1,10 +1,11 @@
 """`Conductor`: z -> initial state -> LSTM on zero inputs -> segment embeddings."""
 
-import keras
 import numpy as np
 from keras import ops
 
 from keras_musicvae.layers.conductor import Conductor
+
+from testing import run_serialization_test
 
 from .numpy_reference import conductor
 from .numpy_reference import randomize_weights
@@ -48,9 +49,4 @@ def test_config_round_trip():
     layer = _conductor(dropout_rate=0.1, name="cond")
     config = layer.get_config()
     assert config["num_segments"] == 5 and config["z_size"] == 2
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    if not clone.built:
-        clone.build()
-    clone.set_weights(layer.get_weights())
-    z = ops.convert_to_tensor(np.ones((1, 2), "float32"))
-    np.testing.assert_allclose(to_numpy(clone(z)), to_numpy(layer(z)), atol=0)
+    run_serialization_test(layer, ops.convert_to_tensor(np.ones((1, 2), "float32")))

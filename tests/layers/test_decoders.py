@@ -1,6 +1,5 @@
 """`FlatDecoder` and `HierarchicalDecoder`."""
 
-import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -13,6 +12,9 @@ from keras_musicvae.layers.decoding import run_decoding_loop as _run_decoding_lo
 from keras_musicvae.layers.heads import CategoricalHead
 from keras_musicvae.layers.heads import MultiStreamCategoricalHead
 from keras_musicvae.layers.heads import NadeHead
+
+from testing import run_serialization_test
+from testing import tensor
 
 from .numpy_reference import bar_decoder
 from .numpy_reference import compiled
@@ -44,10 +46,6 @@ def run_decoding_loop(decoders, conditionings, segment_length, temperature, nois
     return compiled(loop)(conditionings, noises, kwargs)
 
 
-def _tensor(x):
-    return ops.convert_to_tensor(np.asarray(x, "float32"))
-
-
 def _bar(depth, conditioning_dim, control_depth=0, head=None, name=None):
     return BarDecoder(UNITS, head or CategoricalHead(depth, UNITS[-1]), conditioning_dim, control_depth, name=name)
 
@@ -75,7 +73,7 @@ def _shift_right(x):
 
 
 def _zero_noise(decoder, batch, steps):
-    return [_tensor(np.zeros((batch, steps, h.noise_depth))) for h in decoder.heads]
+    return [tensor(np.zeros((batch, steps, h.noise_depth))) for h in decoder.heads]
 
 
 def test_flat_call_equals_numpy_and_teacher_forced_loop():
@@ -84,13 +82,13 @@ def test_flat_call_equals_numpy_and_teacher_forced_loop():
     z = rng.normal(size=(2, Z))
     inputs = _shift_right(_one_hot(rng, (2, 8), 6))
     controls = rng.normal(size=(2, 8, 2))
-    logits = to_numpy(_call(decoder, _tensor(z), _tensor(inputs), _tensor(controls)))
+    logits = to_numpy(_call(decoder, tensor(z), tensor(inputs), tensor(controls)))
     np.testing.assert_allclose(
         logits, bar_decoder(decoder.bar_decoders[0], inputs, z, controls), atol=ATOL
     )
     _, (loop_logits,) = run_decoding_loop(
-        decoder.bar_decoders, _tensor(z[:, None]), 8, 0.0, _zero_noise(decoder, 2, 8),
-        controls=_tensor(controls), teacher_inputs=[_tensor(inputs)],
+        decoder.bar_decoders, tensor(z[:, None]), 8, 0.0, _zero_noise(decoder, 2, 8),
+        controls=tensor(controls), teacher_inputs=[tensor(inputs)],
         use_sample=ops.zeros((2, 8), "bool"),
     )
     np.testing.assert_allclose(to_numpy(loop_logits), logits, atol=ATOL)
@@ -103,7 +101,7 @@ def test_hierarchical_call_equals_conductor_plus_bar_decoders():
     targets = _one_hot(rng, (2, 12), 6)
     inputs = _shift_right(targets)
     controls = rng.normal(size=(2, 12, 2))
-    logits = to_numpy(_call(decoder, _tensor(z), _tensor(inputs), _tensor(controls)))
+    logits = to_numpy(_call(decoder, tensor(z), tensor(inputs), tensor(controls)))
     embeddings = conductor(decoder.conductor, z)
     bar = decoder.bar_decoders[0]
     for s in range(3):
@@ -114,9 +112,9 @@ def test_hierarchical_call_equals_conductor_plus_bar_decoders():
             atol=ATOL,
         )
     _, (loop_logits,) = run_decoding_loop(
-        decoder.bar_decoders, decoder.segment_conditionings(_tensor(z)), 4, 0.0,
-        _zero_noise(decoder, 2, 12), controls=_tensor(controls),
-        teacher_inputs=[_tensor(inputs)], use_sample=ops.zeros((2, 12), "bool"),
+        decoder.bar_decoders, decoder.segment_conditionings(tensor(z)), 4, 0.0,
+        _zero_noise(decoder, 2, 12), controls=tensor(controls),
+        teacher_inputs=[tensor(inputs)], use_sample=ops.zeros((2, 12), "bool"),
     )
     np.testing.assert_allclose(to_numpy(loop_logits), logits, atol=ATOL)
 
@@ -126,12 +124,12 @@ def test_hierarchical_segment_starts_with_previous_segments_last_target():
     first input of segment 1) changes segment 1's first logits."""
     rng = np.random.default_rng(2)
     decoder = _hierarchical()
-    z = _tensor(rng.normal(size=(1, Z)))
+    z = tensor(rng.normal(size=(1, Z)))
     targets = _one_hot(rng, (1, 12), 6)
     changed = targets.copy()
     changed[0, 3] = np.roll(changed[0, 3], 1)  # last step of segment 0
-    a = to_numpy(_call(decoder, z, _tensor(_shift_right(targets))))
-    b = to_numpy(_call(decoder, z, _tensor(_shift_right(changed))))
+    a = to_numpy(_call(decoder, z, tensor(_shift_right(targets))))
+    b = to_numpy(_call(decoder, z, tensor(_shift_right(changed))))
     np.testing.assert_allclose(a[:, :4], b[:, :4], atol=ATOL)  # segment 0 untouched
     assert not np.allclose(a[:, 4], b[:, 4], atol=1e-4)  # segment 1 reads it first
     np.testing.assert_allclose(a[:, 8:], b[:, 8:], atol=ATOL)  # segment 2 independent
@@ -140,9 +138,9 @@ def test_hierarchical_segment_starts_with_previous_segments_last_target():
 def test_hierarchical_free_running_carries_the_last_sample_across_segments():
     rng = np.random.default_rng(3)
     decoder = _hierarchical()
-    z = _tensor(rng.normal(size=(2, Z)))
+    z = tensor(rng.normal(size=(2, Z)))
     samples, logits = _decode(decoder, z, 0.0, _zero_noise(decoder, 2, 12))
-    teacher = to_numpy(_call(decoder, z, _tensor(_shift_right(to_numpy(samples)))))
+    teacher = to_numpy(_call(decoder, z, tensor(_shift_right(to_numpy(samples)))))
     np.testing.assert_allclose(to_numpy(logits), teacher, atol=1e-4)
 
 
@@ -151,23 +149,23 @@ def test_flat_decoder_decodes_any_length(length):
     rng = np.random.default_rng(4)
     decoder = _flat(max_length=8)
     samples, logits = _decode(
-        decoder, _tensor(rng.normal(size=(2, Z))), 0.0, _zero_noise(decoder, 2, length)
+        decoder, tensor(rng.normal(size=(2, Z))), 0.0, _zero_noise(decoder, 2, length)
     )
     assert tuple(samples.shape) == (2, length, 6) and tuple(logits.shape) == (2, length, 6)
     inputs = _one_hot(rng, (2, length), 6)
-    assert tuple(_call(decoder, _tensor(rng.normal(size=(2, Z))), _tensor(inputs)).shape) == (2, length, 6)
+    assert tuple(_call(decoder, tensor(rng.normal(size=(2, Z))), tensor(inputs)).shape) == (2, length, 6)
 
 
 def test_hierarchical_decoder_decodes_only_its_max_length():
     decoder = _hierarchical()
     assert decoder.max_length == 12
-    z = _tensor(np.zeros((1, Z)))
+    z = tensor(np.zeros((1, Z)))
     samples, _ = _decode(decoder, z, 0.0, _zero_noise(decoder, 1, 12))
     assert tuple(samples.shape) == (1, 12, 6)
     with pytest.raises(ValueError, match=r"exactly 12 steps \(3 segments of 4\); got 8"):
         _decode(decoder, z, 0.0, _zero_noise(decoder, 1, 8))
     with pytest.raises(ValueError, match="exactly 12 steps"):
-        _call(decoder, z, _tensor(np.zeros((1, 16, 6))))
+        _call(decoder, z, tensor(np.zeros((1, 16, 6))))
 
 
 def test_split_streams_each_see_only_their_own_inputs():
@@ -176,7 +174,7 @@ def test_split_streams_each_see_only_their_own_inputs():
     assert decoder.output_depth == decoder.logits_depth == 7
     z = rng.normal(size=(2, Z))
     inputs = _shift_right(np.concatenate([_one_hot(rng, (2, 12), 3), _one_hot(rng, (2, 12), 4)], -1))
-    logits = to_numpy(_call(decoder, _tensor(z), _tensor(inputs)))
+    logits = to_numpy(_call(decoder, tensor(z), tensor(inputs)))
     embeddings = conductor(decoder.conductor, z)
     for s in range(3):
         window = slice(4 * s, 4 * s + 4)
@@ -197,7 +195,7 @@ def test_step_losses_and_accuracies_over_streams():
     decoder = _hierarchical(depths=(3, 4))
     targets = np.concatenate([_one_hot(rng, (2, 12), 3), _one_hot(rng, (2, 12), 4)], -1)
     logits = rng.normal(scale=2.0, size=(2, 12, 7))
-    loss = to_numpy(decoder.step_losses(_tensor(targets), _tensor(logits)))
+    loss = to_numpy(decoder.step_losses(tensor(targets), tensor(logits)))
     expected = -np.sum(targets[..., :3] * log_softmax(logits[..., :3]), -1) - np.sum(
         targets[..., 3:] * log_softmax(logits[..., 3:]), -1
     )
@@ -209,9 +207,9 @@ def test_step_losses_and_accuracies_over_streams():
         ],
         -1,
     ).astype(float)
-    np.testing.assert_array_equal(to_numpy(decoder.stream_accuracy(_tensor(targets), _tensor(logits))), right)
+    np.testing.assert_array_equal(to_numpy(decoder.stream_accuracy(tensor(targets), tensor(logits))), right)
     np.testing.assert_allclose(
-        to_numpy(decoder.step_accuracy(_tensor(targets), _tensor(logits))), right.mean(-1)
+        to_numpy(decoder.step_accuracy(tensor(targets), tensor(logits))), right.mean(-1)
     )
 
 
@@ -222,14 +220,14 @@ def test_multi_stream_head_stream_accuracy():
     decoder.build()
     targets = np.concatenate([_one_hot(rng, (2, 5), 3), _one_hot(rng, (2, 5), 4)], -1)
     logits = rng.normal(size=(2, 5, 7))
-    assert tuple(decoder.stream_accuracy(_tensor(targets), _tensor(logits)).shape) == (2, 5, 2)
+    assert tuple(decoder.stream_accuracy(tensor(targets), tensor(logits)).shape) == (2, 5, 2)
 
 
 def test_scheduled_sampling_path_without_sampling_equals_teacher_forcing():
     rng = np.random.default_rng(8)
     decoder = _hierarchical()
-    z = _tensor(rng.normal(size=(2, Z)))
-    inputs = _tensor(_shift_right(_one_hot(rng, (2, 12), 6)))
+    z = tensor(rng.normal(size=(2, Z)))
+    inputs = tensor(_shift_right(_one_hot(rng, (2, 12), 6)))
     np.testing.assert_allclose(
         to_numpy(_call(decoder, z, inputs, use_sample=ops.zeros((2, 12), "bool"), noise_seed=1)),
         to_numpy(_call(decoder, z, inputs)),
@@ -241,9 +239,9 @@ def test_nade_scheduled_sampling_is_greedy_free_running():
     """NADE feeds back its greedy samples: all-sampling equals free running."""
     rng = np.random.default_rng(9)
     decoder = _flat(depth=4, head=NadeHead(4, 3, UNITS[-1]))
-    z = _tensor(rng.normal(size=(2, Z)))
+    z = tensor(rng.normal(size=(2, Z)))
     _, free_logits = _decode(decoder, z, 0.0, _zero_noise(decoder, 2, 6))
-    inputs = _tensor(_shift_right(rng.integers(0, 2, size=(2, 6, 4)).astype(float)))
+    inputs = tensor(_shift_right(rng.integers(0, 2, size=(2, 6, 4)).astype(float)))
     mixed = _call(decoder, z, inputs, use_sample=ops.ones((2, 6), "bool"), noise_seed=3)
     np.testing.assert_allclose(to_numpy(mixed), to_numpy(free_logits), atol=ATOL)
 
@@ -266,7 +264,7 @@ def test_streams_draw_different_noise_from_one_int_seed():
 
 
 def _round_trip(decoder):
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(decoder))
+    clone = run_serialization_test(decoder)
     if not clone.built:
         clone.build()
     clone.set_weights(decoder.get_weights())
@@ -278,7 +276,7 @@ def test_flat_config_round_trip_gives_identical_outputs():
     decoder = _flat()
     clone = _round_trip(decoder)
     assert isinstance(clone, FlatDecoder) and clone.max_length == 8
-    z, inputs = _tensor(rng.normal(size=(2, Z))), _tensor(_one_hot(rng, (2, 8), 6))
+    z, inputs = tensor(rng.normal(size=(2, Z))), tensor(_one_hot(rng, (2, 8), 6))
     np.testing.assert_allclose(to_numpy(_call(clone, z, inputs)), to_numpy(_call(decoder, z, inputs)), atol=0)
 
 
@@ -288,6 +286,6 @@ def test_hierarchical_config_round_trip_gives_identical_outputs():
     clone = _round_trip(decoder)
     assert isinstance(clone, HierarchicalDecoder)
     assert (clone.num_segments, clone.segment_length) == (3, 4)
-    z = _tensor(rng.normal(size=(2, Z)))
-    inputs = _tensor(np.concatenate([_one_hot(rng, (2, 12), 3), _one_hot(rng, (2, 12), 4)], -1))
+    z = tensor(rng.normal(size=(2, Z)))
+    inputs = tensor(np.concatenate([_one_hot(rng, (2, 12), 3), _one_hot(rng, (2, 12), 4)], -1))
     np.testing.assert_allclose(to_numpy(_call(clone, z, inputs)), to_numpy(_call(decoder, z, inputs)), atol=0)

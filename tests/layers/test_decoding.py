@@ -11,6 +11,8 @@ from keras_musicvae.layers.heads import CategoricalHead
 from keras_musicvae.layers.heads import GrooveHead
 from keras_musicvae.layers.heads import NadeHead
 
+from testing import tensor
+
 from .numpy_reference import bar_decoder
 from .numpy_reference import compiled
 from .numpy_reference import initial_states
@@ -31,10 +33,6 @@ def run_decoding_loop(decoders, conditionings, segment_length, temperature, nois
     return compiled(loop)(conditionings, noises, kwargs)
 
 
-def _tensor(x):
-    return ops.convert_to_tensor(np.asarray(x, "float32"))
-
-
 def _decoder(head=None, units=(5, 4), conditioning_dim=3, control_depth=0, seed=0):
     head = head or CategoricalHead(6, units[-1])
     decoder = BarDecoder(list(units), head, conditioning_dim, control_depth)
@@ -43,7 +41,7 @@ def _decoder(head=None, units=(5, 4), conditioning_dim=3, control_depth=0, seed=
 
 
 def _zero_noise(decoders, batch, steps):
-    return [_tensor(np.zeros((batch, steps, d.head.noise_depth))) for d in decoders]
+    return [tensor(np.zeros((batch, steps, d.head.noise_depth))) for d in decoders]
 
 
 def _shift_right(x):
@@ -82,16 +80,16 @@ def test_teacher_forced_loop_equals_bar_decoder_call(control_depth):
     controls = rng.normal(size=(2, steps, 2)) if control_depth else None
     samples, (logits,) = run_decoding_loop(
         [decoder],
-        _tensor(z[:, None]),
+        tensor(z[:, None]),
         steps,
         0.0,
         _zero_noise([decoder], 2, steps),
-        controls=None if controls is None else _tensor(controls),
-        teacher_inputs=[_tensor(teacher)],
+        controls=None if controls is None else tensor(controls),
+        teacher_inputs=[tensor(teacher)],
         use_sample=ops.zeros((2, steps), "bool"),
     )
     expected = to_numpy(
-        decoder(_tensor(teacher), _tensor(z), None if controls is None else _tensor(controls))
+        decoder(tensor(teacher), tensor(z), None if controls is None else tensor(controls))
     )
     np.testing.assert_allclose(to_numpy(logits), expected, atol=ATOL)
     np.testing.assert_allclose(to_numpy(logits), bar_decoder(decoder, teacher, z, controls), atol=ATOL)
@@ -110,11 +108,11 @@ def test_teacher_forced_loop_over_segments_resets_state_per_segment():
     conditionings = rng.normal(size=(2, segments, 3))
     _, (logits,) = run_decoding_loop(
         [decoder],
-        _tensor(conditionings),
+        tensor(conditionings),
         length,
         0.0,
         _zero_noise([decoder], 2, segments * length),
-        teacher_inputs=[_tensor(teacher)],
+        teacher_inputs=[tensor(teacher)],
         use_sample=ops.zeros((2, segments * length), "bool"),
     )
     np.testing.assert_allclose(
@@ -134,11 +132,11 @@ def test_free_running_feeds_back_its_own_samples(segments):
     controls = rng.normal(size=(2, steps, 2))
     samples, (logits,) = run_decoding_loop(
         [decoder],
-        _tensor(conditionings),
+        tensor(conditionings),
         length,
         0.0,
         _zero_noise([decoder], 2, steps),
-        controls=_tensor(controls),
+        controls=tensor(controls),
     )
     samples = to_numpy(samples[0])
     np.testing.assert_array_equal(samples.sum(-1), 1.0)
@@ -153,13 +151,13 @@ def test_use_sample_everywhere_equals_free_running():
     rng = np.random.default_rng(3)
     decoder = _decoder()
     steps = 5
-    z = _tensor(rng.normal(size=(2, 1, 3)))
+    z = tensor(rng.normal(size=(2, 1, 3)))
     noise = _zero_noise([decoder], 2, steps)
     free_samples, (free_logits,) = run_decoding_loop([decoder], z, steps, 0.0, noise)
     garbage = _shift_right(_one_hot(rng, (2, steps), 6))
     _, (mixed_logits,) = run_decoding_loop(
         [decoder], z, steps, 0.0, noise,
-        teacher_inputs=[_tensor(garbage)], use_sample=ops.ones((2, steps), "bool"),
+        teacher_inputs=[tensor(garbage)], use_sample=ops.ones((2, steps), "bool"),
     )
     np.testing.assert_allclose(to_numpy(mixed_logits), to_numpy(free_logits), atol=ATOL)
 
@@ -172,8 +170,8 @@ def test_use_sample_is_never_applied_at_a_segment_start():
     conditionings = rng.normal(size=(2, segments, 3))
     teacher = _shift_right(_one_hot(rng, (2, steps), 6))
     _, (logits,) = run_decoding_loop(
-        [decoder], _tensor(conditionings), length, 0.0, _zero_noise([decoder], 2, steps),
-        teacher_inputs=[_tensor(teacher)], use_sample=ops.ones((2, steps), "bool"),
+        [decoder], tensor(conditionings), length, 0.0, _zero_noise([decoder], 2, steps),
+        teacher_inputs=[tensor(teacher)], use_sample=ops.ones((2, steps), "bool"),
     )
     # The first step of each segment reads the teacher input.
     reference = _segmented_reference(decoder, teacher, conditionings)
@@ -190,8 +188,8 @@ def test_mixed_use_sample_per_step():
     teacher = _shift_right(_one_hot(rng, (1, steps), 6))
     use = np.array([[False, True, False, True, True, False]])
     samples, (logits,) = run_decoding_loop(
-        [decoder], _tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], 1, steps),
-        teacher_inputs=[_tensor(teacher)], use_sample=ops.convert_to_tensor(use),
+        [decoder], tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], 1, steps),
+        teacher_inputs=[tensor(teacher)], use_sample=ops.convert_to_tensor(use),
     )
     samples = to_numpy(samples[0])
     fed = teacher.copy()
@@ -206,8 +204,8 @@ def test_start_tokens_are_the_first_input():
     z = rng.normal(size=(2, 3))
     start = _one_hot(rng, (2,), 6)
     samples, (logits,) = run_decoding_loop(
-        [decoder], _tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], 2, steps),
-        start_tokens=[_tensor(start)],
+        [decoder], tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], 2, steps),
+        start_tokens=[tensor(start)],
     )
     fed = np.concatenate([start[:, None], to_numpy(samples[0])[:, :-1]], axis=1)
     np.testing.assert_allclose(to_numpy(logits), bar_decoder(decoder, fed, z), atol=1e-4)
@@ -217,7 +215,7 @@ def test_temperature_scales_the_noise():
     rng = np.random.default_rng(7)
     decoder = _decoder()
     steps = 5
-    z = _tensor(rng.normal(size=(3, 1, 3)))
+    z = tensor(rng.normal(size=(3, 1, 3)))
     noise = [decoder.head.make_noise((3, steps), seed=1)]
     samples, (logits,) = run_decoding_loop([decoder], z, steps, 0.7, noise)
     expected = (to_numpy(logits) + 0.7 * to_numpy(noise[0])).argmax(-1)
@@ -233,7 +231,7 @@ def test_streams_are_independent():
     b = _decoder(head=GrooveHead(2, 4), seed=2)
     segments, length = 2, 3
     steps = segments * length
-    conditionings = _tensor(rng.normal(size=(2, segments, 3)))
+    conditionings = tensor(rng.normal(size=(2, segments, 3)))
     noises = _zero_noise([a, b], 2, steps)
     samples, logits = run_decoding_loop([a, b], conditionings, length, 0.0, noises)
     for i, decoder in enumerate([a, b]):
@@ -250,7 +248,7 @@ def test_nade_stream_free_running():
     steps = 4
     z = rng.normal(size=(2, 3))
     samples, (logits,) = run_decoding_loop(
-        [decoder], _tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], 2, steps)
+        [decoder], tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], 2, steps)
     )
     samples = to_numpy(samples[0])
     assert to_numpy(logits).shape == (2, steps, 9)
@@ -304,14 +302,14 @@ def test_step_loop_applies_dropout_in_training(control_depth):
     z = rng.normal(size=(batch, 3))
     controls = rng.normal(size=(batch, steps, 2)) if control_depth else None
     kwargs = dict(
-        controls=None if controls is None else _tensor(controls),
-        teacher_inputs=[_tensor(teacher)],
+        controls=None if controls is None else tensor(controls),
+        teacher_inputs=[tensor(teacher)],
         use_sample=ops.zeros((batch, steps), "bool"),
     )
     generator = decoder.lstm._seed_generator
     state = np.array(ops.convert_to_numpy(generator.state), copy=True)  # not a view
     _, (logits,) = _run_decoding_loop(
-        [decoder], _tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], batch, steps),
+        [decoder], tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], batch, steps),
         training=True, **kwargs,
     )
     # The loop drew its masks from the LSTM's seed generator: draw them again.
@@ -322,7 +320,7 @@ def test_step_loop_applies_dropout_in_training(control_depth):
     np.testing.assert_allclose(to_numpy(logits), expected, atol=ATOL)
     # Outside training the same decoder does not drop out.
     _, (inference,) = _run_decoding_loop(
-        [decoder], _tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], batch, steps), **kwargs
+        [decoder], tensor(z[:, None]), steps, 0.0, _zero_noise([decoder], batch, steps), **kwargs
     )
     np.testing.assert_allclose(to_numpy(inference), bar_decoder(decoder, teacher, z, controls), atol=ATOL)
     assert np.abs(to_numpy(inference) - to_numpy(logits)).max() > 1e-3
@@ -341,8 +339,8 @@ def test_step_loop_dropout_with_sampled_inputs_over_segments():
     generator = decoder.lstm._seed_generator
     state = np.array(ops.convert_to_numpy(generator.state), copy=True)  # not a view
     samples, (logits,) = _run_decoding_loop(
-        [decoder], _tensor(conditionings), length, 0.0, _zero_noise([decoder], batch, steps),
-        teacher_inputs=[_tensor(teacher)], use_sample=ops.convert_to_tensor(use_sample),
+        [decoder], tensor(conditionings), length, 0.0, _zero_noise([decoder], batch, steps),
+        teacher_inputs=[tensor(teacher)], use_sample=ops.convert_to_tensor(use_sample),
         training=True,
     )
     generator.state.assign(state)

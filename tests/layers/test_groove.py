@@ -1,18 +1,15 @@
 """`GrooveHead`: hits (Bernoulli), velocities (sigmoid), offsets (tanh)."""
 
-import keras
 import numpy as np
 import pytest
-from keras import ops
 
 from keras_musicvae.layers.heads import GrooveHead
 
+from testing import run_serialization_test
+from testing import tensor
+
 from .numpy_reference import sigmoid
 from .numpy_reference import to_numpy
-
-
-def _tensor(x):
-    return ops.convert_to_tensor(np.asarray(x, "float32"))
 
 
 def _targets(rng, shape, n):
@@ -44,7 +41,7 @@ def test_step_loss_equals_numpy_log_loss_plus_squared_errors():
         + np.sum((targets[..., n : 2 * n] - sigmoid(logits[..., n : 2 * n])) ** 2, -1)
         + np.sum((targets[..., 2 * n :] - np.tanh(logits[..., 2 * n :])) ** 2, -1)
     )
-    loss = to_numpy(head.step_loss(_tensor(targets), _tensor(logits)))
+    loss = to_numpy(head.step_loss(tensor(targets), tensor(logits)))
     np.testing.assert_allclose(loss, expected, rtol=1e-4, atol=1e-5)
     # The saturated wrong hit costs -log(1e-7) (plus the rest), not infinity.
     assert np.isfinite(loss).all() and loss[0, 0] > -np.log(2e-7) - 1
@@ -58,7 +55,7 @@ def test_step_accuracy_needs_every_hit_right():
     targets[0, :, :3] = [[1, 0, 1], [1, 0, 0]]
     targets[0, :, 3:] = 0.7  # velocities / offsets do not count
     np.testing.assert_array_equal(
-        to_numpy(head.step_accuracy(_tensor(targets), _tensor(logits))), [[1.0, 0.0]]
+        to_numpy(head.step_accuracy(tensor(targets), tensor(logits))), [[1.0, 0.0]]
     )
 
 
@@ -67,7 +64,7 @@ def test_temperature_zero_sample_thresholds_hits_and_activates_the_rest():
     n = 5
     head = GrooveHead(n, 3)
     logits = rng.normal(scale=2.0, size=(3, 4, 3 * n))
-    sample = to_numpy(head.sample(_tensor(logits), 0.0, head.make_noise((3, 4), 0)))
+    sample = to_numpy(head.sample(tensor(logits), 0.0, head.make_noise((3, 4), 0)))
     np.testing.assert_array_equal(sample[..., :n], (logits[..., :n] > 0).astype(float))
     np.testing.assert_allclose(sample[..., n : 2 * n], sigmoid(logits[..., n : 2 * n]), atol=1e-6)
     np.testing.assert_allclose(sample[..., 2 * n :], np.tanh(logits[..., 2 * n :]), atol=1e-6)
@@ -80,7 +77,7 @@ def test_hit_frequencies_follow_sigmoid_of_logits_over_temperature(temperature):
     logits = np.concatenate([hit_logits, np.zeros(4), np.ones(4)])
     n = 20000
     samples = to_numpy(
-        head.sample(_tensor(np.broadcast_to(logits, (n, 12))), temperature, head.make_noise((n,), 2))
+        head.sample(tensor(np.broadcast_to(logits, (n, 12))), temperature, head.make_noise((n,), 2))
     )
     p = sigmoid(hit_logits / temperature)
     frequency = samples[:, :4].mean(0)
@@ -94,5 +91,5 @@ def test_config_round_trip():
     head = GrooveHead(9, 16, name="groove")
     config = head.get_config()
     assert config["num_instruments"] == 9 and "output_depth" not in config
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(head))
+    clone = run_serialization_test(head)
     assert isinstance(clone, GrooveHead) and clone.output_depth == 27 and clone.input_dim == 16

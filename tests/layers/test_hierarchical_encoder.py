@@ -1,10 +1,11 @@
 """`HierarchicalEncoder`: level-by-level NumPy reference, 1-D and 2-D lengths."""
 
-import keras
 import numpy as np
-from keras import ops
 
 from keras_musicvae.layers.hierarchical_encoder import HierarchicalEncoder
+
+from testing import run_serialization_test
+from testing import tensor
 
 from .numpy_reference import bidirectional_encoder
 from .numpy_reference import compiled
@@ -26,10 +27,6 @@ def _call(encoder, inputs, lengths=None, return_level_outputs=False):
     return compiled(
         lambda x, n: encoder(x, lengths=n, return_level_outputs=return_level_outputs)
     )(inputs, lengths)
-
-
-def _tensor(x, dtype="float32"):
-    return ops.convert_to_tensor(np.asarray(x, dtype))
 
 
 def _reference(encoder, inputs, chunk_lengths):
@@ -55,7 +52,7 @@ def test_shapes_and_levels():
     assert encoder.total_length == 12 and encoder.output_dim == 4
     assert len(encoder.levels) == 2
     assert encoder.levels[0].input_dim == 5 and encoder.levels[1].input_dim == 4
-    out, (level0,) = _call(encoder, _tensor(np.ones((2, 12, 5))), return_level_outputs=True)
+    out, (level0,) = _call(encoder, tensor(np.ones((2, 12, 5))), return_level_outputs=True)
     assert tuple(out.shape) == (2, 4) and tuple(level0.shape) == (2, 3, 4)
 
 
@@ -65,7 +62,7 @@ def test_two_dimensional_lengths_per_segment():
     inputs = rng.normal(size=(2, 12, 2))
     lengths = np.array([[4, 2, 1], [3, 4, 4]])
     out, (level0,) = _call(
-        encoder, _tensor(inputs), lengths=_tensor(lengths, "int32"), return_level_outputs=True
+        encoder, tensor(inputs), lengths=tensor(lengths, "int32"), return_level_outputs=True
     )
     expected, expected_level0 = _reference(encoder, inputs, lengths)
     np.testing.assert_allclose(to_numpy(level0), expected_level0, atol=ATOL)
@@ -78,11 +75,11 @@ def test_one_dimensional_lengths_are_split_evenly():
     encoder = _encoder()
     inputs = rng.normal(size=(2, 12, 2))
     lengths = np.array([12, 7])  # 7 // 3 = 2 steps in every segment
-    out = to_numpy(_call(encoder, _tensor(inputs), lengths=_tensor(lengths, "int32")))
+    out = to_numpy(_call(encoder, tensor(inputs), lengths=tensor(lengths, "int32")))
     expected, _ = _reference(encoder, inputs, [[4, 4, 4], [2, 2, 2]])
     np.testing.assert_allclose(out, expected, atol=ATOL)
     same = to_numpy(
-        _call(encoder, _tensor(inputs), lengths=_tensor([[4, 4, 4], [2, 2, 2]], "int32"))
+        _call(encoder, tensor(inputs), lengths=tensor([[4, 4, 4], [2, 2, 2]], "int32"))
     )
     np.testing.assert_allclose(out, same, atol=ATOL)
 
@@ -92,14 +89,14 @@ def test_no_lengths_is_full_length():
     encoder = _encoder()
     inputs = rng.normal(size=(2, 12, 2))
     expected, _ = _reference(encoder, inputs, np.full((2, 3), 4))
-    np.testing.assert_allclose(to_numpy(_call(encoder, _tensor(inputs))), expected, atol=ATOL)
+    np.testing.assert_allclose(to_numpy(_call(encoder, tensor(inputs))), expected, atol=ATOL)
 
 
 def test_three_levels():
     rng = np.random.default_rng(4)
     encoder = _encoder(level_lengths=(2, 2, 3))
     inputs = rng.normal(size=(2, 12, 2))
-    out, level_outputs = _call(encoder, _tensor(inputs), return_level_outputs=True)
+    out, level_outputs = _call(encoder, tensor(inputs), return_level_outputs=True)
     assert [tuple(x.shape) for x in level_outputs] == [(2, 6, 6), (2, 3, 6)]
     expected, _ = _reference(encoder, inputs, np.full((2, 6), 2))
     np.testing.assert_allclose(to_numpy(out), expected, atol=ATOL)
@@ -109,13 +106,13 @@ def test_padding_inside_segments_does_not_matter():
     rng = np.random.default_rng(5)
     encoder = _encoder()
     inputs = rng.normal(size=(1, 12, 2))
-    lengths = _tensor([[2, 3, 1]], "int32")
+    lengths = tensor([[2, 3, 1]], "int32")
     noisy = inputs.copy()
     for segment, length in enumerate([2, 3, 1]):
         noisy[0, segment * 4 + length : (segment + 1) * 4] = rng.normal(scale=10.0, size=(4 - length, 2))
     np.testing.assert_allclose(
-        to_numpy(_call(encoder, _tensor(noisy), lengths=lengths)),
-        to_numpy(_call(encoder, _tensor(inputs), lengths=lengths)),
+        to_numpy(_call(encoder, tensor(noisy), lengths=lengths)),
+        to_numpy(_call(encoder, tensor(inputs), lengths=lengths)),
         atol=ATOL,
     )
 
@@ -125,9 +122,9 @@ def test_config_round_trip():
     encoder = _encoder(units=(3,), level_lengths=(4, 3), input_dim=2, dropout_rate=0.2, name="h")
     config = encoder.get_config()
     assert config["level_lengths"] == [4, 3] and config["units"] == [3]
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(encoder))
+    clone = run_serialization_test(encoder)
     if not clone.built:
         clone.build()
     clone.set_weights(encoder.get_weights())
-    inputs = _tensor(rng.normal(size=(2, 12, 2)))
+    inputs = tensor(rng.normal(size=(2, 12, 2)))
     np.testing.assert_allclose(to_numpy(_call(clone, inputs)), to_numpy(_call(encoder, inputs)), atol=0)

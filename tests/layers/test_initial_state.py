@@ -6,6 +6,8 @@ from keras import ops
 
 from keras_musicvae.layers.initial_state import InitialStateDense
 
+from testing import run_serialization_test
+
 from .numpy_reference import randomize_weights
 from .numpy_reference import to_numpy
 
@@ -51,5 +53,5 @@ def test_values_are_in_tanh_range():
 
 def test_config_round_trip():
     layer = InitialStateDense([3, 2], name="init")
-    clone = InitialStateDense.from_config(layer.get_config())
+    clone = run_serialization_test(layer)
     assert clone.units == [3, 2] and clone.name == "init"

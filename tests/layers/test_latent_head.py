@@ -2,17 +2,15 @@
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_musicvae.layers.latent_head import LatentHead
 from keras_musicvae.layers.latent_head import kl_divergence
 
+from testing import run_serialization_test
+from testing import tensor
+
 from .numpy_reference import randomize_weights
 from .numpy_reference import to_numpy
-
-
-def _tensor(x):
-    return ops.convert_to_tensor(np.asarray(x, "float32"))
 
 
 def _head(z_size=3, input_dim=4, seed=0):
@@ -25,7 +23,7 @@ def test_mu_and_sigma_equal_dense_and_softplus():
     rng = np.random.default_rng(0)
     head = _head()
     encoding = rng.normal(size=(2, 4))
-    mu, sigma = head(_tensor(encoding))
+    mu, sigma = head(tensor(encoding))
     np.testing.assert_allclose(
         to_numpy(mu), encoding @ to_numpy(head.mu_kernel) + to_numpy(head.mu_bias), atol=1e-5
     )
@@ -52,17 +50,17 @@ def test_kl_divergence_equals_closed_form():
     sigma = rng.uniform(0.1, 2.0, size=(3, 5))
     # KL(N(mu, sigma^2) || N(0, 1)) = log(1/sigma) + (sigma^2 + mu^2) / 2 - 1/2, per dim.
     expected = np.sum(-np.log(sigma) + (sigma**2 + mu**2) / 2.0 - 0.5, axis=-1)
-    np.testing.assert_allclose(to_numpy(kl_divergence(_tensor(mu), _tensor(sigma))), expected, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(kl_divergence(tensor(mu), tensor(sigma))), expected, rtol=1e-5)
 
 
 def test_kl_divergence_is_zero_for_the_prior():
-    kl = kl_divergence(_tensor(np.zeros((2, 4))), _tensor(np.ones((2, 4))))
+    kl = kl_divergence(tensor(np.zeros((2, 4))), tensor(np.ones((2, 4))))
     np.testing.assert_allclose(to_numpy(kl), 0.0, atol=1e-7)
 
 
 def test_sample_with_fixed_seed_is_deterministic():
     head = _head()
-    mu, sigma = _tensor(np.zeros((4, 3))), _tensor(np.ones((4, 3)))
+    mu, sigma = tensor(np.zeros((4, 3))), tensor(np.ones((4, 3)))
     a = to_numpy(head.sample(mu, sigma, seed=42))
     b = to_numpy(head.sample(mu, sigma, seed=42))
     c = to_numpy(head.sample(mu, sigma, seed=43))
@@ -72,7 +70,7 @@ def test_sample_with_fixed_seed_is_deterministic():
 
 def test_sample_without_seed_advances_the_layer_generator():
     head = _head()
-    mu, sigma = _tensor(np.zeros((4, 3))), _tensor(np.ones((4, 3)))
+    mu, sigma = tensor(np.zeros((4, 3))), tensor(np.ones((4, 3)))
     assert not np.allclose(to_numpy(head.sample(mu, sigma)), to_numpy(head.sample(mu, sigma)))
 
 
@@ -81,8 +79,8 @@ def test_sample_has_the_posterior_mean_and_std():
     n = 20000
     mu_values = np.array([-2.0, 0.5, 3.0], "float32")
     sigma_values = np.array([0.1, 1.0, 2.5], "float32")
-    mu = _tensor(np.broadcast_to(mu_values, (n, 3)))
-    sigma = _tensor(np.broadcast_to(sigma_values, (n, 3)))
+    mu = tensor(np.broadcast_to(mu_values, (n, 3)))
+    sigma = tensor(np.broadcast_to(sigma_values, (n, 3)))
     z = to_numpy(head.sample(mu, sigma, seed=7))
     # Standard errors: sigma / sqrt(n) for the mean, sigma / sqrt(2n) for the std.
     np.testing.assert_allclose(z.mean(0), mu_values, atol=float(5 * sigma_values.max() / np.sqrt(n)))
@@ -93,5 +91,5 @@ def test_sample_has_the_posterior_mean_and_std():
 
 def test_config_round_trip():
     head = LatentHead(8, 6, name="latent")
-    clone = LatentHead.from_config(head.get_config())
+    clone = run_serialization_test(head)
     assert (clone.z_size, clone.input_dim, clone.name) == (8, 6, "latent")

@@ -10,6 +10,8 @@ from keras_musicvae.layers.lstm import lstm_gates
 from keras_musicvae.layers.lstm import lstm_recurrence
 from keras_musicvae.layers.lstm import unit_forget_bias
 
+from testing import run_serialization_test
+
 from .numpy_reference import lstm_cell
 from .numpy_reference import lstm_layer
 from .numpy_reference import lstm_stack
@@ -211,7 +213,7 @@ def test_config_round_trip():
     assert config["units"] == [5, 4] and config["dropout_rate"] == 0.25
     clone = LSTMStack.from_config(config)
     assert clone.units == [5, 4] and clone.dropout_rate == 0.25 and clone.name == "stack"
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(lstm))
+    restored = run_serialization_test(lstm)
     assert isinstance(restored, LSTMStack) and restored.units == [5, 4]
 
 

@@ -5,17 +5,15 @@ import itertools
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 from keras_musicvae.layers.heads import NadeHead
+
+from testing import run_serialization_test
+from testing import tensor
 
 from .numpy_reference import randomize_weights
 from .numpy_reference import sigmoid
 from .numpy_reference import to_numpy
-
-
-def _tensor(x):
-    return ops.convert_to_tensor(np.asarray(x, "float32"))
 
 
 def _head(depth=3, hidden=4, input_dim=2, seed=0):
@@ -59,7 +57,7 @@ def test_step_loss_is_minus_nade_log_prob_with_safe_log():
     expected = np.array(
         [[-_log_prob(head, logits[b, t], labels[b, t]) for t in range(3)] for b in range(2)]
     )
-    loss = to_numpy(head.step_loss(_tensor(labels), _tensor(logits)))
+    loss = to_numpy(head.step_loss(tensor(labels), tensor(logits)))
     np.testing.assert_allclose(loss, expected, rtol=1e-4, atol=1e-5)
     assert np.isfinite(loss).all() and loss[0, 0] > -np.log(2e-6) - 1
 
@@ -70,7 +68,7 @@ def test_probabilities_of_all_label_vectors_sum_to_one():
     logits = rng.normal(size=(head.logits_depth,))
     outcomes = np.array(list(itertools.product([0.0, 1.0], repeat=head.output_depth)))
     loss = to_numpy(
-        head.step_loss(_tensor(outcomes), _tensor(np.broadcast_to(logits, (len(outcomes), head.logits_depth))))
+        head.step_loss(tensor(outcomes), tensor(np.broadcast_to(logits, (len(outcomes), head.logits_depth))))
     )
     np.testing.assert_allclose(np.exp(-loss).sum(), 1.0, atol=1e-4)
 
@@ -85,7 +83,7 @@ def test_step_accuracy_uses_teacher_forced_conditionals():
         for l, x in zip(logits, labels)
     ]
     np.testing.assert_array_equal(
-        to_numpy(head.step_accuracy(_tensor(labels), _tensor(logits))), expected
+        to_numpy(head.step_accuracy(tensor(labels), tensor(logits))), expected
     )
 
 
@@ -93,7 +91,7 @@ def test_temperature_zero_sample_thresholds_each_conditional_in_turn():
     rng = np.random.default_rng(3)
     head = _head()
     logits = rng.normal(scale=2.0, size=(5, head.logits_depth))
-    samples = to_numpy(head.sample(_tensor(logits), 0.0, head.make_noise((5,), 0)))
+    samples = to_numpy(head.sample(tensor(logits), 0.0, head.make_noise((5,), 0)))
     for l, s in zip(logits, samples):
         # Greedy: x_i = [p(x_i | x_<i) >= 0.5], with the already chosen x_<i.
         chosen = np.zeros(head.output_depth)
@@ -121,7 +119,7 @@ def test_sample_distribution_matches_nade_with_tempered_conditionals(temperature
     n = 20000
     samples = to_numpy(
         head.sample(
-            _tensor(np.broadcast_to(logits, (n, head.logits_depth))),
+            tensor(np.broadcast_to(logits, (n, head.logits_depth))),
             temperature,
             head.make_noise((n,), 5),
         )
@@ -153,5 +151,5 @@ def test_config_round_trip():
     head = NadeHead(9, 8, 4, name="nade")
     config = head.get_config()
     assert config["num_hidden"] == 8 and config["output_depth"] == 9
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(head))
+    clone = run_serialization_test(head)
     assert isinstance(clone, NadeHead) and clone.num_hidden == 8 and clone.logits_depth == 17
