@@ -35,6 +35,26 @@ RELATIVE_TOLERANCE = {
 }
 
 
+#: The tiny model of the model tests: 5 classes, 6 steps, z 3.
+TINY_DEPTH, TINY_STEPS, TINY_Z = 5, 6, 3
+
+
+def tiny_music_vae(**overrides):
+    """A tiny flat `MusicVAE` (4-unit encoder, 2 x 4-unit decoder) with `overrides`."""
+    from keras_musicvae.models.music_vae import MusicVAE
+
+    config = dict(
+        input_depth=TINY_DEPTH,
+        output_depth=TINY_DEPTH,
+        max_seq_len=TINY_STEPS,
+        z_size=TINY_Z,
+        enc_rnn_size=[4],
+        dec_rnn_size=[4, 4],
+    )
+    config.update(overrides)
+    return MusicVAE(**config)
+
+
 def tensor(x, dtype="float32"):
     """`x` (array-like) as a tensor of the backend, in `dtype`."""
     return ops.convert_to_tensor(np.asarray(x, dtype))

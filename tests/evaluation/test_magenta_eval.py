@@ -8,25 +8,18 @@ from keras import ops
 from keras_musicvae.evaluation.magenta_eval import aggregate
 from keras_musicvae.evaluation.magenta_eval import magenta_eval_metrics
 from keras_musicvae.evaluation.magenta_eval import uses_free_running_eval
-from keras_musicvae.models.music_vae import MusicVAE
 
-DEPTH, STEPS, Z = 5, 6, 3
+from testing import TINY_DEPTH
+from testing import TINY_STEPS
+from testing import TINY_Z
+from testing import tiny_music_vae
+
+DEPTH, STEPS, Z = TINY_DEPTH, TINY_STEPS, TINY_Z
 
 
 def _model(**overrides):
-    config = dict(
-        input_depth=DEPTH,
-        output_depth=DEPTH,
-        max_seq_len=STEPS,
-        z_size=Z,
-        enc_rnn_size=[4],
-        dec_rnn_size=[4],
-        max_beta=0.5,
-        beta_rate=0.9,
-    )
-    config.update(overrides)
     keras.utils.set_random_seed(0)
-    model = MusicVAE(**config)
+    model = tiny_music_vae(**{"dec_rnn_size": [4], "max_beta": 0.5, "beta_rate": 0.9, **overrides})
     rng = np.random.default_rng(0)
     for w in model.trainable_weights:
         w.assign(rng.normal(0, 0.5, tuple(w.shape)).astype("float32"))

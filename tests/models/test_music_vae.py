@@ -15,23 +15,12 @@ from layers.numpy_reference import encoder_weights
 from layers.numpy_reference import log_softmax
 from layers.numpy_reference import randomize_weights
 from layers.numpy_reference import to_numpy
+from testing import TINY_DEPTH
+from testing import TINY_STEPS
+from testing import TINY_Z
+from testing import tiny_music_vae
 
-DEPTH = 5
-STEPS = 6
-Z = 3
-
-
-def _tiny(**overrides):
-    config = dict(
-        input_depth=DEPTH,
-        output_depth=DEPTH,
-        max_seq_len=STEPS,
-        z_size=Z,
-        enc_rnn_size=[4],
-        dec_rnn_size=[4, 4],
-    )
-    config.update(overrides)
-    return MusicVAE(**config)
+DEPTH, STEPS, Z = TINY_DEPTH, TINY_STEPS, TINY_Z
 
 
 def _forward(model, batch):
@@ -99,7 +88,7 @@ def _numpy_loss(model, batch, step):
 @pytest.fixture(scope="module")
 def flat_model():
     keras.utils.set_random_seed(0)
-    return _randomize(_tiny(free_bits=0.5, max_beta=0.5, beta_rate=0.9))
+    return _randomize(tiny_music_vae(free_bits=0.5, max_beta=0.5, beta_rate=0.9))
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +146,7 @@ def test_free_bits_and_steps_past_the_length(flat_model, flat_batch, flat_output
 
 
 def test_compute_loss_uses_the_global_step(flat_batch):
-    model = _randomize(_tiny(free_bits=0.0, max_beta=0.5, beta_rate=0.9), seed=3)
+    model = _randomize(tiny_music_vae(free_bits=0.0, max_beta=0.5, beta_rate=0.9), seed=3)
     loss = float(model.compute_loss(x=flat_batch, training=False))
     # global_step 0: beta = (1 - 0.9 ** 0) * 0.5 = 0.
     expected = _numpy_loss(model, flat_batch, 0)
@@ -172,7 +161,7 @@ def test_hierarchical_forward_pass_equals_numpy():
     """Conductor + bar decoder; the decoder inputs are shifted over the whole
     sequence, so segment i > 0 starts from the last target of segment i - 1."""
     rng = np.random.default_rng(11)
-    model = _randomize(_tiny(max_seq_len=8, decoder_level_lengths=[2, 4]), seed=6)
+    model = _randomize(tiny_music_vae(max_seq_len=8, decoder_level_lengths=[2, 4]), seed=6)
     batch = _one_hot_batch(rng, 2, 8, DEPTH)
     shifted = to_numpy(model.shift_right(ops.convert_to_tensor(batch["targets"])))
     np.testing.assert_array_equal(shifted[:, 4], batch["targets"][:, 3])
@@ -201,7 +190,7 @@ def test_global_step_and_metrics_in_fit_and_evaluate():
     """global_step advances once per training step (not in evaluation); the
     logged metrics follow Magenta's schedules at each step."""
     rng = np.random.default_rng(1)
-    model = _tiny(sampling_schedule="constant", sampling_rate=1.0, max_beta=0.3, beta_rate=0.0)
+    model = tiny_music_vae(sampling_schedule="constant", sampling_rate=1.0, max_beta=0.3, beta_rate=0.0)
     model.compile()
     batch = _one_hot_batch(rng, 6, STEPS, DEPTH)
     assert int(to_numpy(model.global_step)) == 0
@@ -230,7 +219,7 @@ def test_compile_default_optimizer_is_magentas():
     from keras_musicvae.models.optimizer import MusicVAEAdam
     from keras_musicvae.models.schedules import MagentaLearningRate
 
-    model = _tiny(learning_rate=0.002, decay_rate=0.99, min_learning_rate=1e-4, grad_clip=2.0)
+    model = tiny_music_vae(learning_rate=0.002, decay_rate=0.99, min_learning_rate=1e-4, grad_clip=2.0)
     model.compile()
     assert isinstance(model.optimizer, MusicVAEAdam)
     assert model.optimizer.grad_clip == 2.0 and model.optimizer.grad_norm_clip_to_zero == 10000.0
@@ -373,7 +362,7 @@ def test_interpolate_rejects_fewer_than_two_points(flat_model, flat_batch):
 
 
 def test_hierarchical_decode_only_at_max_length():
-    model = _tiny(max_seq_len=8, decoder_level_lengths=[2, 4])
+    model = tiny_music_vae(max_seq_len=8, decoder_level_lengths=[2, 4])
     z = np.zeros((1, Z), "float32")
     assert model.decode(z, temperature=0).shape == (1, 8, DEPTH)
     with pytest.raises(ValueError, match="exactly 8 steps"):
@@ -383,7 +372,7 @@ def test_hierarchical_decode_only_at_max_length():
 # ------------------------------------------------------- serialisation
 def test_keras_file_round_trip(tmp_path, flat_batch):
     rng = np.random.default_rng(6)
-    model = _randomize(_tiny(control_depth=2), seed=4)
+    model = _randomize(tiny_music_vae(control_depth=2), seed=4)
     batch = _one_hot_batch(rng, 2, STEPS, DEPTH, controls_depth=2)
     model.global_step.assign(17)
     path = tmp_path / "model.keras"
@@ -408,7 +397,7 @@ def test_config_round_trip(flat_model, flat_batch, flat_outputs):
 
 
 def test_summary_and_count_params_after_construction():
-    model = _tiny(enc_rnn_size=[4], dec_rnn_size=[3, 2], z_size=2)
+    model = tiny_music_vae(enc_rnn_size=[4], dec_rnn_size=[3, 2], z_size=2)
     lines = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     text = "\n".join(lines)
@@ -457,7 +446,7 @@ def test_bad_decode_arguments(flat_model):
 
 def test_missing_or_bad_controls():
     rng = np.random.default_rng(7)
-    model = _tiny(control_depth=2)
+    model = tiny_music_vae(control_depth=2)
     batch = _one_hot_batch(rng, 2, STEPS, DEPTH, controls_depth=2)
     no_controls = {k: v for k, v in batch.items() if k != "controls"}
     with pytest.raises(ValueError, match="needs 'controls'"):
@@ -489,7 +478,7 @@ def test_missing_or_bad_controls():
 )
 def test_bad_hyperparameters(overrides, message):
     with pytest.raises(ValueError, match=message):
-        _tiny(**overrides)
+        tiny_music_vae(**overrides)
 
 
 @pytest.mark.parametrize(
@@ -507,13 +496,13 @@ def test_bad_hyperparameters(overrides, message):
 )
 def test_nonsense_sizes_are_rejected_naming_the_hyperparameter(overrides, name):
     with pytest.raises(ValueError, match=name):
-        _tiny(**overrides)
+        tiny_music_vae(**overrides)
 
 
 # --------------------------------------------------------------- controls
 def test_controls_path():
     rng = np.random.default_rng(8)
-    model = _randomize(_tiny(control_depth=3), seed=5)
+    model = _randomize(tiny_music_vae(control_depth=3), seed=5)
     batch = _one_hot_batch(rng, 2, STEPS, DEPTH, controls_depth=3)
     expected = _numpy_loss(model, batch, 0)
     outputs = _forward(model, batch)
@@ -534,7 +523,7 @@ def test_controls_path():
 
 # ----------------------------------------------- per-segment (2-D) lengths
 def test_step_mask_with_per_segment_lengths():
-    model = _tiny(max_seq_len=8, encoder_level_lengths=[4, 2], decoder_level_lengths=[2, 4])
+    model = tiny_music_vae(max_seq_len=8, encoder_level_lengths=[4, 2], decoder_level_lengths=[2, 4])
     mask = to_numpy(model.step_mask(ops.convert_to_tensor(np.array([[4, 1], [2, 0]], "int32")), 8))
     np.testing.assert_array_equal(
         mask, [[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0]]
@@ -554,7 +543,7 @@ def test_step_mask_with_per_segment_lengths():
 
 
 def test_flat_encoder_with_per_segment_lengths_reads_up_to_the_last_segment():
-    model = _tiny(max_seq_len=8)
+    model = tiny_music_vae(max_seq_len=8)
     lengths = ops.convert_to_tensor(np.array([[4, 1], [2, 0], [0, 0]], "int32"))
     np.testing.assert_array_equal(to_numpy(model._encoder_lengths(lengths, 8)), [8, 4, 0])
 
@@ -577,7 +566,7 @@ def test_train_on_batch_with_the_same_posterior_noise_is_reproducible(flat_batch
     noise = np.random.default_rng(5).normal(size=(3, Z)).astype("float32")
     for _ in range(2):
         keras.utils.set_random_seed(1)
-        model = _tiny()
+        model = tiny_music_vae()
         model.compile()
         logs = model.train_on_batch({**flat_batch, "posterior_noise": noise}, return_dict=True)
         losses.append(logs["loss"])
@@ -585,7 +574,7 @@ def test_train_on_batch_with_the_same_posterior_noise_is_reproducible(flat_batch
 
 
 def test_make_optimizer_continues_the_learning_rate_from_the_global_step():
-    model = _tiny(learning_rate=1e-3, decay_rate=0.5, min_learning_rate=0.0)
+    model = tiny_music_vae(learning_rate=1e-3, decay_rate=0.5, min_learning_rate=0.0)
     model.global_step.assign(3)
     optimizer = model.make_optimizer(track_global_norm=True)
     assert optimizer.track_global_norm
@@ -600,7 +589,7 @@ def test_lstm_initializer_reaches_every_lstm(hierarchical):
     kwargs = dict(lstm_initializer="magenta")
     if hierarchical:
         kwargs.update(max_seq_len=4, encoder_level_lengths=[2, 2], decoder_level_lengths=[2, 2])
-    model = _tiny(**kwargs)
+    model = tiny_music_vae(**kwargs)
     found = [
         layer.kernel_initializer
         for layer in model._flatten_layers(include_self=False, recursive=True)
@@ -611,9 +600,9 @@ def test_lstm_initializer_reaches_every_lstm(hierarchical):
     if hierarchical:
         assert {"HierarchicalEncoder", "Conductor"} <= names
     assert MusicVAE.from_config(model.get_config()).lstm_initializer == "magenta"
-    assert _tiny().lstm_initializer == "keras"
+    assert tiny_music_vae().lstm_initializer == "keras"
     with pytest.raises(ValueError, match="kernel_initializer 'xavier'"):
-        _tiny(lstm_initializer="xavier")
+        tiny_music_vae(lstm_initializer="xavier")
 
 
 def test_builtin_presets_train_from_magentas_initialisation():
@@ -627,7 +616,7 @@ def test_scheduled_sampling_training_applies_decoder_dropout(flat_batch):
     with the sampling draws replayed (and the encoder's dropout off), two
     training passes differ through the decoder's dropout alone."""
     keras.utils.set_random_seed(2)
-    model = _randomize(_tiny(sampling_schedule="constant", sampling_rate=0.5, dropout_keep_prob=0.5))
+    model = _randomize(tiny_music_vae(sampling_schedule="constant", sampling_rate=0.5, dropout_keep_prob=0.5))
     model.encoder.dropout_rate = 0.0
     batch = {**flat_batch, "posterior_noise": np.zeros((3, Z), "float32")}
     generators = [model.decoder.bar_decoders[0].lstm._seed_generator, model._seed_generator]
@@ -656,7 +645,7 @@ def test_scheduled_sampling_training_applies_decoder_dropout(flat_batch):
 def test_align_learning_rate_to_step_after_a_restore():
     """A model compiled at step 0 then given a checkpoint's state (step 45,
     optimizer at iteration 5: a run that started from a step-40 model)."""
-    model = _tiny(learning_rate=1e-3, decay_rate=0.5, min_learning_rate=0.0)
+    model = tiny_music_vae(learning_rate=1e-3, decay_rate=0.5, min_learning_rate=0.0)
     model.compile()
     model.optimizer.build(model.trainable_variables)
     model.global_step.assign(45)
