@@ -37,6 +37,21 @@ def magenta_fixtures():
     return path
 
 
+def magenta_fixture_io(name):
+    """`<name>/io.npz` of the Magenta fixtures (recorded inputs and outputs) as a dict."""
+    import numpy as np
+
+    return dict(np.load(magenta_fixtures() / name / "io.npz"))
+
+
+def magenta_batch(io):
+    """The recorded sequences of `io` (see `magenta_fixture_io`) as a model batch dict."""
+    batch = {"inputs": io["input_sequence"], "targets": io["output_sequence"], "lengths": io["sequence_length"]}
+    if "control_sequence" in io:
+        batch["controls"] = io["control_sequence"]
+    return batch
+
+
 def corpus_dir():
     """The real MIDI corpus, or skip the test saying why."""
     path = data_dir() / "corpus"

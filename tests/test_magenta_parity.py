@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from keras import ops
 
+from support import magenta_batch
+from support import magenta_fixture_io
 from support import magenta_fixtures
 
 FIXTURES = [
@@ -41,7 +43,7 @@ def converted():
             from keras_musicvae.convert import convert_magenta_checkpoint
 
             folder = magenta_fixtures() / name
-            io = dict(np.load(folder / "io.npz"))
+            io = magenta_fixture_io(name)
             model = convert_magenta_checkpoint(folder / "checkpoint", name)
             cache[name] = (model, io, json.loads((folder / "notes.json").read_text()))
         return cache[name]
@@ -103,7 +105,7 @@ def test_greedy_sampling_matches_magenta(converted, name):
 def test_training_loss_matches_magenta(converted, name):
     """Magenta's loss formula at z = mu, with its global step and KL weight."""
     model, io, notes = converted(name)
-    batch = {"inputs": io["input_sequence"], "targets": io["output_sequence"], "lengths": io["sequence_length"]}
+    batch = magenta_batch(io)
     outputs = model(batch, training=False)
     terms = model.loss_terms(batch, outputs, step=notes["global_step"])
     np.testing.assert_allclose(ops.convert_to_numpy(terms["kl"]), io["kl_div"], rtol=1e-4, atol=1e-4)
@@ -149,7 +151,7 @@ def test_inferred_sizes_and_preset_round_trip(tmp_path):
     from keras_musicvae.convert import convert_magenta_checkpoint
 
     folder = magenta_fixtures() / "hier-mel_16bar"
-    io = np.load(folder / "io.npz")
+    io = magenta_fixture_io("hier-mel_16bar")
     model = convert_magenta_checkpoint(folder / "checkpoint", "hier-mel_16bar", output=tmp_path / "p")
     assert model.enc_rnn_size == [64] and model.dec_rnn_size == [96, 96] and model.z_size == 32
     reloaded = MusicVAE.from_preset(tmp_path / "p")

@@ -51,6 +51,8 @@ import numpy as np
 import pytest
 from keras import ops
 
+from support import magenta_batch
+from support import magenta_fixture_io
 from support import magenta_fixtures
 
 FAMILIES = [
@@ -106,7 +108,7 @@ def _replay(name):
         pytest.skip(f"{steps_file} not found (fixtures older than README section 2b).")
     reference = dict(np.load(steps_file))
     settings = json.loads((folder / "train_steps.json").read_text())
-    io = dict(np.load(folder / "io.npz"))
+    io = magenta_fixture_io(name)
     # Magenta's replay had scheduled sampling and dropout off (both draw
     # random numbers inside its loops); the same settings here.
     changes = settings["deterministic_changes"]
@@ -122,13 +124,7 @@ def _replay(name):
     assert int(ops.convert_to_numpy(model.global_step)) == int(reference["global_step"][0])
 
     model.compile(optimizer=model.make_optimizer(track_global_norm=True))
-    batch = {
-        "inputs": io["input_sequence"],
-        "targets": io["output_sequence"],
-        "lengths": io["sequence_length"],
-    }
-    if "control_sequence" in io:
-        batch["controls"] = io["control_sequence"]
+    batch = magenta_batch(io)
     recorded = {k: [] for k in ("loss", "r_loss", "kl_bits", "kl_beta", "global_norm", "learning_rate", "global_step")}
     for k in range(reference["eps"].shape[0]):
         recorded["learning_rate"].append(float(ops.convert_to_numpy(model.optimizer.learning_rate)))
