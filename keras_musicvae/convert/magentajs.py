@@ -192,15 +192,19 @@ def _length_overrides(preset, kind, args, num_steps, num_segments):
 
 
 # ---------------------------------------------------------------- public
-def build_model(path, preset=None, overrides=None, infer_sizes=True, variables=None):
-    """The (untrained) `MusicVAE` a magenta.js folder's weights fit, and a description."""
+def build_model(path, preset=None, overrides=None, infer_sizes=True, variables=None, spec=None):
+    """The (untrained) `MusicVAE` a magenta.js folder's weights fit, and a description.
+
+    `variables` and `spec` are the folder's weights and `config.json` when the
+    caller has read them already (None: read here).
+    """
     from keras_musicvae.convert.magenta_checkpoint import infer_hparams
     from keras_musicvae.models.music_vae import MusicVAE
     from keras_musicvae.presets import canonical_preset_name
     from keras_musicvae.presets import load_model_from_preset
     from keras_musicvae.presets import load_preset_config
 
-    spec = read_spec(path)
+    spec = read_spec(path) if spec is None else spec
     variables = read_weights(path) if variables is None else variables
     overrides = dict(overrides or {})
     keras_config = (spec.get(KERAS_KEY) or {}).get("config")
@@ -247,13 +251,14 @@ def convert_magentajs(path, preset=None, output=None, overrides=None, infer_size
 
     if output is not None and _folder(output).exists() and any(_folder(output).iterdir()) and not overwrite:
         raise FileExistsError(f"{output} exists and is not empty; pass overwrite=True to replace it.")
+    spec = read_spec(path)
     variables = read_weights(path)
-    model, description = build_model(path, preset, overrides, infer_sizes, variables=variables)
+    model, description = build_model(path, preset, overrides, infer_sizes, variables=variables, spec=spec)
     for variable, value in map_variables(model, variables):
         variable.assign(np.asarray(value).astype(variable.dtype))
     # Our exports record the training step beside the Keras config; other
     # magenta.js folders have none (the model then starts at step 0).
-    step = (read_spec(path).get(KERAS_KEY) or {}).get("global_step")
+    step = (spec.get(KERAS_KEY) or {}).get("global_step")
     if step is not None:
         model.global_step.assign(int(step))
     if output is not None:

@@ -280,8 +280,3 @@ def _backward(num, args, saved, upstream):
         grads_c0.append(final[1])  # c0 is an accumulation-dtype input
     grads_masks = [ops.zeros_like(m) for m in masks]
     return tuple(grads_projection + grads_kernel + grads_h0 + grads_c0 + grads_masks)
-
-
-def use_fused_gradient():
-    """Whether the hand-written backward pass is used (all backends)."""
-    return keras.config.backend() in ("tensorflow", "jax", "torch")
