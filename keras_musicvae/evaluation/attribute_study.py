@@ -8,6 +8,7 @@ from keras_musicvae.evaluation.attribute_vectors import attribute_change_matrix
 from keras_musicvae.evaluation.attribute_vectors import attribute_vectors
 from keras_musicvae.evaluation.melody_attributes import ATTRIBUTE_NAMES
 from keras_musicvae.evaluation.melody_attributes import melody_attributes
+from keras_musicvae.evaluation.model_runner import is_single_stream_categorical
 from keras_musicvae.evaluation.reconstruction_accuracy import tokens_from_one_hot
 from keras_musicvae.evaluation.settings import StudyOutcome
 
@@ -17,11 +18,7 @@ MELODY_DEPTH = 90
 
 def is_melody_model(model):
     """Whether the model outputs Magenta's 90-class melody tokens."""
-    return (
-        model.output_head == "categorical"
-        and model.output_depth == MELODY_DEPTH
-        and not model.output_depths
-    )
+    return is_single_stream_categorical(model) and model.output_depth == MELODY_DEPTH
 
 
 def attribute_study(

@@ -8,9 +8,6 @@ from keras_musicvae.evaluation.reconstruction_accuracy import tokens_from_one_ho
 TRIO_STREAM_NAMES = ("melody", "bass", "drums")
 
 
-CATEGORICAL_HEADS = ("categorical", "multi_categorical")
-
-
 class ModelRunner:
     """Batched, fixed-shape calls of a model (the last batch is padded so
     that every call has one shape and compiles once)."""
@@ -113,12 +110,12 @@ def majority_accuracy(model, targets, lengths):
 def has_class_logits(model):
     """Whether the model's decoder gives per-step class logits (teacher forcing).
 
-    True for the categorical heads; NADE and GrooVAE outputs are not
-    per-step class logits.
+    The heads say so (`OutputHead.class_logits`): true for the categorical
+    heads; NADE and GrooVAE outputs are not per-step class logits.
     """
-    return model.output_head in CATEGORICAL_HEADS
+    return model.decoder.class_logits
 
 
 def is_single_stream_categorical(model):
     """Whether the model outputs one categorical token per step (melody, drums)."""
-    return model.output_head == "categorical" and not model.output_depths
+    return model.decoder.class_logits and model.decoder.num_streams == 1

@@ -110,6 +110,25 @@ class SequenceDecoder(keras.layers.Layer):
         ]
         return ops.stack(parts, -1)
 
+    def sample_correct(self, samples, targets):
+        """Per-step, per-stream correctness `[B, T, num_streams]` (bool) of
+        decoded `samples` against `targets` (each head decides what "right" is)."""
+        parts = [
+            head.sample_correct(s, t)
+            for head, s, t in zip(self.heads, self.split_targets(samples), self.split_targets(targets))
+        ]
+        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+
+    @property
+    def class_logits(self):
+        """Whether every head gives per-step class logits (see `OutputHead.class_logits`)."""
+        return all(head.class_logits for head in self.heads)
+
+    @property
+    def num_streams(self):
+        """Streams of the output (trio: 3), the last axis of `sample_correct`."""
+        return sum(len(head.stream_depths) for head in self.heads)
+
     # -- noise ---------------------------------------------------------------
     def make_noise(self, batch_size, seed, length=None):
         """Per-stream sampling noise `[B, T, noise_depth]` for `decode`."""

@@ -25,28 +25,16 @@ def collect_examples(dataset, max_examples):
 
 
 def step_correct(model, samples, targets):
-    """Per-step, per-stream correctness `[B, T, S]` (bool) of samples against targets.
+    """Per-step, per-stream correctness `[B, T, S]` (bool NumPy) of samples against targets.
 
-    Categorical heads: the token (argmax) of each stream is right (S = 1, or
-    3 for trios); NADE: the whole multi-hot vector is right; groove: every
-    hit is right.
+    Each output head says what "right" is (`OutputHead.sample_correct`):
+    categorical heads, the token (argmax) of each stream (S = 1, or 3 for
+    trios); NADE, the whole multi-hot vector; groove, every hit.
     """
-    from keras_musicvae.evaluation import tokens_from_one_hot
+    from keras import ops
 
-    samples = np.asarray(samples)
-    targets = np.asarray(targets)
-    if model.output_head == "nade":
-        return np.all((samples >= 0.5) == (targets >= 0.5), axis=-1)[..., None]
-    if model.output_head == "groove":
-        hits = model.output_depth // 3
-        return np.all((samples[..., :hits] >= 0.5) == (targets[..., :hits] >= 0.5), axis=-1)[..., None]
-    depths = model.output_depths or [model.output_depth]
-    bounds = np.cumsum([0] + list(depths))
-    streams = [
-        tokens_from_one_hot(samples[..., a:b]) == tokens_from_one_hot(targets[..., a:b])
-        for a, b in zip(bounds[:-1], bounds[1:])
-    ]
-    return np.stack(streams, -1)
+    correct = model.decoder.sample_correct(np.asarray(samples), np.asarray(targets))
+    return np.asarray(ops.convert_to_numpy(correct), dtype=bool)
 
 
 def padded_batches(num_examples, batch_size):

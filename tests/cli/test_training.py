@@ -22,11 +22,18 @@ def test_split_names_is_stable_and_holds_out_at_least_one():
 
 
 class _StubModel:
-    """What `sampled_accuracy` uses of a model: heads and a greedy `reconstruct`."""
+    """What `sampled_accuracy` uses of a model: its decoder's `sample_correct`
+    (a real head's stands in for it) and a greedy `reconstruct`."""
 
     def __init__(self, outputs, output_head="categorical", output_depths=None):
+        from keras_musicvae.layers.heads import CategoricalHead
+        from keras_musicvae.layers.heads import MultiStreamCategoricalHead
+
         self.outputs = outputs
         self.output_head = output_head
+        self.decoder = (
+            MultiStreamCategoricalHead(output_depths, 1) if output_depths else CategoricalHead(outputs.shape[-1], 1)
+        )
         self.output_depth = outputs.shape[-1]
         self.output_depths = output_depths
         self.control_depth = 0

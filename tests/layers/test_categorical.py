@@ -170,3 +170,23 @@ def test_multi_stream_config_round_trip():
     assert "output_depth" not in config and config["output_depths"] == DEPTHS
     clone = run_serialization_test(head)
     assert clone.output_depths == DEPTHS and clone.output_depth == 9
+
+
+# --------------------------------------------------------------- what the heads say
+def test_categorical_heads_judge_samples_by_class():
+    rng = np.random.default_rng(11)
+    single = CategoricalHead(5, 4)
+    assert single.class_logits and single.stream_depths == [5]
+    targets = _one_hot(rng.integers(0, 5, (3, 7)), 5)
+    samples = _one_hot(rng.integers(0, 5, (3, 7)), 5)
+    correct = to_numpy(single.sample_correct(samples, targets))
+    assert correct.shape == (3, 7, 1) and correct.dtype == bool
+    np.testing.assert_array_equal(correct[..., 0], samples.argmax(-1) == targets.argmax(-1))
+
+    multi = MultiStreamCategoricalHead(DEPTHS, 4)
+    assert multi.class_logits and multi.stream_depths == DEPTHS
+    targets, samples = _multi_targets(rng, (3, 7)), _multi_targets(rng, (3, 7))
+    correct = to_numpy(multi.sample_correct(samples, targets))
+    assert correct.shape == (3, 7, 3)
+    for i, (a, b) in enumerate(zip(np.cumsum([0] + DEPTHS)[:-1], np.cumsum(DEPTHS))):
+        np.testing.assert_array_equal(correct[..., i], samples[..., a:b].argmax(-1) == targets[..., a:b].argmax(-1))

@@ -289,3 +289,19 @@ def test_hierarchical_config_round_trip_gives_identical_outputs():
     z = tensor(rng.normal(size=(2, Z)))
     inputs = tensor(np.concatenate([_one_hot(rng, (2, 12), 3), _one_hot(rng, (2, 12), 4)], -1))
     np.testing.assert_allclose(to_numpy(_call(clone, z, inputs)), to_numpy(_call(decoder, z, inputs)), atol=0)
+
+
+def test_split_streams_judge_each_stream_with_its_own_head():
+    from keras_musicvae.layers.heads import NadeHead
+
+    rng = np.random.default_rng(12)
+    decoder = _hierarchical(depths=(3, 2, 4))
+    assert decoder.class_logits and decoder.num_streams == 3
+    targets = np.concatenate([_one_hot(rng, (2, 12), d) for d in (3, 2, 4)], -1)
+    samples = np.concatenate([_one_hot(rng, (2, 12), d) for d in (3, 2, 4)], -1)
+    correct = to_numpy(decoder.sample_correct(samples, targets))
+    assert correct.shape == (2, 12, 3)
+    for i, (a, b) in enumerate([(0, 3), (3, 5), (5, 9)]):
+        np.testing.assert_array_equal(correct[..., i], samples[..., a:b].argmax(-1) == targets[..., a:b].argmax(-1))
+    nade = _flat(depth=4, head=NadeHead(4, 6, UNITS[-1]))
+    assert not nade.class_logits and nade.num_streams == 1

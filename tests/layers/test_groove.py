@@ -93,3 +93,11 @@ def test_config_round_trip():
     assert config["num_instruments"] == 9 and "output_depth" not in config
     clone = run_serialization_test(head)
     assert isinstance(clone, GrooveHead) and clone.output_depth == 27 and clone.input_dim == 16
+
+
+def test_a_sample_is_right_when_its_hits_are_whatever_its_velocities_and_offsets():
+    head = GrooveHead(2, 3)
+    assert not head.class_logits and head.stream_depths == [6]
+    targets = np.array([[[1, 0, 0.9, 0.0, 0.1, 0.0], [0, 1, 0.0, 0.5, 0.0, -0.2]]], "float32")
+    samples = np.array([[[1, 0, 0.2, 0.7, -0.5, 0.3], [1, 1, 0.0, 0.5, 0.0, -0.2]]], "float32")
+    np.testing.assert_array_equal(to_numpy(head.sample_correct(samples, targets)), [[[True], [False]]])

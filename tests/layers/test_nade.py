@@ -153,3 +153,11 @@ def test_config_round_trip():
     assert config["num_hidden"] == 8 and config["output_depth"] == 9
     clone = run_serialization_test(head)
     assert isinstance(clone, NadeHead) and clone.num_hidden == 8 and clone.logits_depth == 17
+
+
+def test_a_sample_is_right_when_its_whole_multi_hot_vector_is():
+    head = NadeHead(4, 3, 2)
+    assert not head.class_logits and head.stream_depths == [4]
+    targets = np.array([[[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]]], "float32")
+    samples = np.array([[[1, 0, 1, 0], [0, 1, 0, 0], [1, 1, 1, 0]]], "float32")
+    np.testing.assert_array_equal(to_numpy(head.sample_correct(samples, targets)), [[[True], [False], [False]]])

@@ -18,6 +18,11 @@ class CategoricalHead(OutputHead):
     Gumbel-max decision in float32 (module docstring of `output_head`).
     """
 
+    class_logits = True
+
+    def sample_correct(self, samples, targets):
+        return ops.expand_dims(_same_class(samples, targets), -1)
+
     def step_loss(self, targets, logits):
         dtype = loss_dtype(logits)
         targets = ops.cast(targets, dtype)
@@ -55,8 +60,17 @@ class MultiStreamCategoricalHead(OutputHead):
         self.output_depths = [int(d) for d in output_depths]
         super().__init__(sum(self.output_depths), input_dim, **kwargs)
 
+    class_logits = True
+
+    @property
+    def stream_depths(self):
+        return list(self.output_depths)
+
     def _split(self, x):
         return ops.split(x, _split_points(self.output_depths), axis=-1)
+
+    def sample_correct(self, samples, targets):
+        return ops.stack([_same_class(s, t) for s, t in zip(self._split(samples), self._split(targets))], axis=-1)
 
     def step_loss(self, targets, logits):
         dtype = loss_dtype(logits)
@@ -95,6 +109,11 @@ class MultiStreamCategoricalHead(OutputHead):
         config.pop("output_depth")
         config["output_depths"] = self.output_depths
         return config
+
+
+def _same_class(samples, targets):
+    """Whether the argmax classes agree, `[...]` (bool)."""
+    return ops.equal(ops.argmax(samples, axis=-1), ops.argmax(targets, axis=-1))
 
 
 def _split_points(depths):

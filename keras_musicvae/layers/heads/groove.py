@@ -6,6 +6,7 @@ from keras import ops
 from keras_musicvae.layers.heads.output_head import OutputHead
 from keras_musicvae.layers.heads.output_head import logistic_noise
 from keras_musicvae.layers.heads.output_head import loss_dtype
+from keras_musicvae.layers.heads.output_head import same_binary
 
 _LOG_LOSS_EPSILON = 1e-7
 
@@ -60,6 +61,11 @@ class GrooveHead(OutputHead):
         target_hits = ops.cast(targets, logits.dtype)[..., : self.num_instruments]
         predicted = ops.cast(logits[..., : self.num_instruments] > 0, logits.dtype)
         return ops.cast(ops.all(ops.equal(predicted, target_hits), axis=-1), logits.dtype)
+
+    def sample_correct(self, samples, targets):
+        """Every hit is right (velocities and offsets are not compared)."""
+        hits = self.num_instruments
+        return ops.expand_dims(same_binary(samples[..., :hits], targets[..., :hits]), -1)
 
     def sample(self, logits, temperature, noise):
         dtype = logits.dtype

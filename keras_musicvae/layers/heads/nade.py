@@ -8,6 +8,7 @@ from keras import ops
 from keras_musicvae.layers.heads.output_head import OutputHead
 from keras_musicvae.layers.heads.output_head import logistic_noise
 from keras_musicvae.layers.heads.output_head import loss_dtype
+from keras_musicvae.layers.heads.output_head import same_binary
 
 _SAFE_LOG_EPSILON = 1e-6
 
@@ -107,6 +108,10 @@ class NadeHead(OutputHead):
         predicted = cond_probs >= 0.5
         truth = ops.cast(targets, "bool")
         return ops.cast(ops.all(ops.equal(predicted, truth), axis=-1), loss_dtype(logits))
+
+    def sample_correct(self, samples, targets):
+        """The whole multi-hot vector is right."""
+        return ops.expand_dims(same_binary(samples, targets), -1)
 
     def sample(self, logits, temperature, noise):
         values, _, _ = self._run(logits, temperature=temperature, noise=noise)

@@ -32,7 +32,10 @@ class OutputHead(keras.layers.Layer):
     """Projection from the top decoder LSTM state to the output distribution.
 
     Subclasses define `logits_depth`, `noise_depth`, `step_loss`,
-    `step_accuracy`, `sample` and `make_noise`.
+    `step_accuracy`, `sample_correct`, `sample` and `make_noise`, and say
+    what they support: `class_logits` (per-step class logits, so that
+    teacher-forced accuracy is "argmax equals the target's class") and
+    `stream_depths` (the categorical streams of the output).
 
     Args:
         output_depth: int, depth of the target / sampled vectors.
@@ -42,6 +45,10 @@ class OutputHead(keras.layers.Layer):
     #: Temperature of the model's own samples fed back during scheduled
     #: sampling (Magenta's `_sample` default).
     scheduled_sampling_temperature = 1.0
+
+    #: Whether the logits are per-step class logits (categorical heads); NADE
+    #: and groove outputs are not, and evaluation skips what needs them.
+    class_logits = False
 
     def __init__(self, output_depth, input_dim, **kwargs):
         super().__init__(**kwargs)
@@ -55,6 +62,11 @@ class OutputHead(keras.layers.Layer):
     @property
     def noise_depth(self):
         return self.logits_depth
+
+    @property
+    def stream_depths(self):
+        """Depths of the output's streams, `sample_correct`'s last axis (one stream here)."""
+        return [self.output_depth]
 
     def build(self, input_shape=None):
         self.kernel = self.add_weight(
@@ -88,6 +100,11 @@ class OutputHead(keras.layers.Layer):
         """Per-step correctness in [0, 1], `[...]`."""
         raise NotImplementedError
 
+    def sample_correct(self, samples, targets):
+        """Per-step, per-stream correctness `[..., len(stream_depths)]` (bool)
+        of decoded `samples` against `targets` (both `[..., output_depth]`)."""
+        raise NotImplementedError
+
     def sample(self, logits, temperature, noise):
         """Sampled output vectors `[..., output_depth]` (float)."""
         raise NotImplementedError
@@ -100,6 +117,11 @@ class OutputHead(keras.layers.Layer):
         config = super().get_config()
         config.update({"output_depth": self.output_depth, "input_dim": self.input_dim})
         return config
+
+
+def same_binary(samples, targets):
+    """Whether every 0/1 value (thresholded at 0.5) agrees, `[...]` (bool)."""
+    return ops.all(ops.equal(ops.greater_equal(samples, 0.5), ops.greater_equal(targets, 0.5)), axis=-1)
 
 
 #: Stream `i` of a multi-stream decoder draws its noise from the integer seed
