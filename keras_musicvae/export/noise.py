@@ -19,11 +19,9 @@ backend, so an exported model samples exactly what
 import tensorflow as tf
 
 from keras_musicvae.export.spec import GUMBEL
+from keras_musicvae.layers.heads.output_head import GUMBEL_UNIFORM_RANGE
+from keras_musicvae.layers.heads.output_head import LOGISTIC_UNIFORM_RANGE
 from keras_musicvae.layers.heads.output_head import STREAM_SEED_STRIDE
-
-# Open intervals of the uniforms, as `gumbel_noise` / `logistic_noise`.
-_GUMBEL_MINVAL = 1e-20
-_LOGISTIC_MINVAL = 1e-7
 
 #: Second element of the stateless seed of the prior draw in `sample`.
 PRIOR_SEED_SALT = 0x5EED
@@ -58,15 +56,11 @@ def head_noise(kind, shape, seed_pair):
     Returns:
         float32 tensor of `shape`.
     """
-    if kind == GUMBEL:
-        uniform = tf.random.stateless_uniform(
-            shape, seed_pair, minval=_GUMBEL_MINVAL, maxval=1.0, dtype=tf.float32
-        )
-        return gumbel_from_uniform(uniform)
-    uniform = tf.random.stateless_uniform(
-        shape, seed_pair, minval=_LOGISTIC_MINVAL, maxval=1.0 - _LOGISTIC_MINVAL, dtype=tf.float32
-    )
-    return logistic_from_uniform(uniform)
+    # The same uniforms and transforms as the heads' `gumbel_noise` /
+    # `logistic_noise`, in TensorFlow ops (the graph's seed is a tensor).
+    minval, maxval = GUMBEL_UNIFORM_RANGE if kind == GUMBEL else LOGISTIC_UNIFORM_RANGE
+    uniform = tf.random.stateless_uniform(shape, seed_pair, minval=minval, maxval=maxval, dtype=tf.float32)
+    return gumbel_from_uniform(uniform) if kind == GUMBEL else logistic_from_uniform(uniform)
 
 
 def seeded_noises(spec, batch_size, seed):

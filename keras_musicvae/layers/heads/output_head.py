@@ -143,13 +143,24 @@ def loss_dtype(logits):
     return accumulation_dtype(keras.backend.standardize_dtype(logits.dtype))
 
 
+#: `(minval, maxval)` of the uniforms behind the noise: open enough that the
+#: logarithms stay finite. The export graphs (`keras_musicvae.export.noise`)
+#: draw theirs in the same intervals.
+GUMBEL_UNIFORM_RANGE = (1e-20, 1.0)
+LOGISTIC_UNIFORM_RANGE = (1e-7, 1.0 - 1e-7)
+
+
 def gumbel_noise(shape, seed, dtype="float32"):
-    uniform = keras.random.uniform(shape, minval=1e-20, maxval=1.0, seed=seed, dtype=dtype)
+    """Gumbel(0, 1) noise `-log(-log(u))` (categorical sampling)."""
+    minval, maxval = GUMBEL_UNIFORM_RANGE
+    uniform = keras.random.uniform(shape, minval=minval, maxval=maxval, seed=seed, dtype=dtype)
     return -ops.log(-ops.log(uniform))
 
 
 def logistic_noise(shape, seed, dtype="float32"):
-    uniform = keras.random.uniform(shape, minval=1e-7, maxval=1.0 - 1e-7, seed=seed, dtype=dtype)
+    """Logistic(0, 1) noise `log(u) - log(1 - u)` (Bernoulli sampling)."""
+    minval, maxval = LOGISTIC_UNIFORM_RANGE
+    uniform = keras.random.uniform(shape, minval=minval, maxval=maxval, seed=seed, dtype=dtype)
     return ops.log(uniform) - ops.log1p(-uniform)
 
 
