@@ -3,8 +3,9 @@
 import keras
 from keras import ops
 
+from keras_musicvae.layers.lstm import add_lstm_weights
 from keras_musicvae.layers.lstm import check_lstm_initializer
-from keras_musicvae.layers.lstm import lstm_initializers
+from keras_musicvae.layers.lstm import input_dropout
 from keras_musicvae.layers.lstm import lstm_recurrence
 from keras_musicvae.layers.precision import compute_weight
 
@@ -57,34 +58,15 @@ class BidirectionalEncoder(keras.layers.Layer):
         for i, units in enumerate(self.units):
             weights = {}
             for direction in ("fw", "bw"):
-                kernel_init, recurrent_init, bias_init = lstm_initializers(
-                    self.kernel_initializer, layer_input, units
-                )
-                weights[direction] = (
-                    self.add_weight(
-                        name=f"{direction}_kernel_{i}",
-                        shape=(layer_input, 4 * units),
-                        initializer=kernel_init,
-                    ),
-                    self.add_weight(
-                        name=f"{direction}_recurrent_kernel_{i}",
-                        shape=(units, 4 * units),
-                        initializer=recurrent_init,
-                    ),
-                    self.add_weight(
-                        name=f"{direction}_bias_{i}",
-                        shape=(4 * units,),
-                        initializer=bias_init,
-                    ),
+                weights[direction] = add_lstm_weights(
+                    self, self.kernel_initializer, layer_input, units, prefix=f"{direction}_", suffix=f"_{i}"
                 )
             self.direction_weights.append(weights)
             layer_input = 2 * units
         self.built = True
 
     def _dropout(self, x, training):
-        if training and self.dropout_rate > 0:
-            return keras.random.dropout(x, self.dropout_rate, seed=self._seed_generator)
-        return x
+        return input_dropout(x, self.dropout_rate, training, self._seed_generator)
 
     def call(self, inputs, lengths=None, training=False):
         batch_size = ops.shape(inputs)[0]

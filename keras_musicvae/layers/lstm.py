@@ -71,6 +71,32 @@ def lstm_initializers(scheme, input_dim, units):
     return kernel, recurrent, unit_forget_bias(units)
 
 
+def add_lstm_weights(layer, scheme, input_dim, units, prefix="", suffix=""):
+    """Adds one LSTM layer's weights to `layer`: `(kernel, recurrent_kernel, bias)`.
+
+    Shapes `[input_dim, 4 units]`, `[units, 4 units]`, `[4 units]` (gates
+    i, j (candidate), f, o in Magenta's order), named `<prefix>kernel<suffix>`,
+    `<prefix>recurrent_kernel<suffix>` and `<prefix>bias<suffix>`, initialised
+    by `scheme` (see `lstm_initializers`).
+    """
+    kernel_init, recurrent_init, bias_init = lstm_initializers(scheme, input_dim, units)
+    return (
+        layer.add_weight(name=f"{prefix}kernel{suffix}", shape=(input_dim, 4 * units), initializer=kernel_init),
+        layer.add_weight(
+            name=f"{prefix}recurrent_kernel{suffix}", shape=(units, 4 * units), initializer=recurrent_init
+        ),
+        layer.add_weight(name=f"{prefix}bias{suffix}", shape=(4 * units,), initializer=bias_init),
+    )
+
+
+def input_dropout(x, rate, training, seed_generator):
+    """`x` with dropout `rate` in training (Magenta's `DropoutWrapper`
+    `input_keep_prob = 1 - rate`), else `x` itself."""
+    if training and rate > 0:
+        return keras.random.dropout(x, rate, seed=seed_generator)
+    return x
+
+
 @keras.saving.register_keras_serializable(package="keras_musicvae")
 class LSTMStack(keras.layers.Layer):
     """A stack of unidirectional LSTM layers (Magenta's `MultiRNNCell`).
@@ -106,24 +132,12 @@ class LSTMStack(keras.layers.Layer):
         input_dim = int(input_shape[-1])
         self.kernels, self.recurrent_kernels, self.biases = [], [], []
         for k, units in enumerate(self.units):
-            kernel_init, recurrent_init, bias_init = lstm_initializers(
-                self.kernel_initializer, input_dim, units
+            kernel, recurrent_kernel, bias = add_lstm_weights(
+                self, self.kernel_initializer, input_dim, units, suffix=f"_{k}"
             )
-            self.kernels.append(
-                self.add_weight(
-                    name=f"kernel_{k}", shape=(input_dim, 4 * units), initializer=kernel_init
-                )
-            )
-            self.recurrent_kernels.append(
-                self.add_weight(
-                    name=f"recurrent_kernel_{k}",
-                    shape=(units, 4 * units),
-                    initializer=recurrent_init,
-                )
-            )
-            self.biases.append(
-                self.add_weight(name=f"bias_{k}", shape=(4 * units,), initializer=bias_init)
-            )
+            self.kernels.append(kernel)
+            self.recurrent_kernels.append(recurrent_kernel)
+            self.biases.append(bias)
             input_dim = units
         self.input_dim = int(input_shape[-1])
         self.built = True
@@ -222,9 +236,7 @@ class LSTMStack(keras.layers.Layer):
         ]
 
     def _dropout(self, x, training):
-        if training and self.dropout_rate > 0:
-            return keras.random.dropout(x, self.dropout_rate, seed=self._seed_generator)
-        return x
+        return input_dropout(x, self.dropout_rate, training, self._seed_generator)
 
     def call(
         self,
