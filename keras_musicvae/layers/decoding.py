@@ -106,13 +106,14 @@ def run_decoding_loop(
             )
             stream["conditioning"] = time_major(conditionings)
         per_stream.append(stream)
-        for h, c in segment_states:
-            init += [h[0], c[0]]
         if start_tokens is None:
-            init.append(ops.zeros((batch_size, decoder.token_depth), dtype))
+            first_token = ops.zeros((batch_size, decoder.token_depth), dtype)
         else:
-            init.append(ops.cast(start_tokens[i], dtype))
-        init.append(ops.zeros((batch_size, decoder.head.logits_depth), dtype))
+            first_token = ops.cast(start_tokens[i], dtype)
+        first_logits = ops.zeros((batch_size, decoder.head.logits_depth), dtype)
+        init.append(([(h[0], c[0]) for h, c in segment_states], first_token, first_logits))
+    init = pack_carry(init)
+    layer_counts = [len(s["decoder"].units) for s in per_stream]
 
     xs = {"step": ops.arange(num_steps, dtype="int32")}
     xs["noise"] = [time_major(n) for n in noises]
@@ -144,16 +145,12 @@ def run_decoding_loop(
         segment = t // segment_length
         segment_start = ops.equal(t % segment_length, 0)
         new_carry = []
-        offset = 0
-        for i, stream in enumerate(per_stream):
+        for i, (stream, (carried_states, prev_token, _)) in enumerate(
+            zip(per_stream, unpack_carry(carry, layer_counts))
+        ):
             decoder = stream["decoder"]
-            num_layers = len(decoder.units)
-            flat_state = carry[offset : offset + 2 * num_layers]
-            prev_token = carry[offset + 2 * num_layers]
-            offset += 2 * num_layers + 2
             states = []
-            for k in range(num_layers):
-                h, c = flat_state[2 * k], flat_state[2 * k + 1]
+            for k, (h, c) in enumerate(carried_states):
                 if num_segments > 1:
                     h0, c0 = stream["segment_states"][k]
                     h = ops.where(segment_start, ops.take(h0, segment, axis=0), h)
@@ -191,17 +188,39 @@ def run_decoding_loop(
                     gates = gates + inputs["control"][i]
             logits, states = decoder.step(gates, states, stream["params"], dropout_masks=masks)
             sample = decoder.head.sample(logits, temperature, inputs["noise"][i])
-            for h, c in states:
-                new_carry += [h, c]
-            new_carry += [sample, logits]
+            new_carry.append((states, sample, logits))
+        new_carry = pack_carry(new_carry)
         return new_carry, new_carry
 
     _, outputs = ops.scan(step, init, xs)
-    samples, logits = [], []
-    offset = 0
-    for stream in per_stream:
-        num_layers = len(stream["decoder"].units)
-        samples.append(time_major(outputs[offset + 2 * num_layers]))
-        logits.append(time_major(outputs[offset + 2 * num_layers + 1]))
+    streams = unpack_carry(outputs, layer_counts)
+    return [time_major(sample) for _, sample, _ in streams], [time_major(logits) for _, _, logits in streams]
+
+
+def pack_carry(streams):
+    """The flat list the step loop's `ops.scan` carries (Keras' TensorFlow
+    `scan` wants the per-step outputs shaped like the carry, a flat list).
+
+    Args:
+        streams: per stream `(states, sample, logits)`, `states` a list of
+            `(h, c)` per LSTM layer.
+
+    Returns:
+        `[h_0, c_0, h_1, c_1, ..., sample, logits]` of every stream in turn.
+    """
+    flat = []
+    for states, sample, logits in streams:
+        for h, c in states:
+            flat += [h, c]
+        flat += [sample, logits]
+    return flat
+
+
+def unpack_carry(flat, layer_counts):
+    """Inverse of `pack_carry`, given each stream's number of LSTM layers."""
+    streams, offset = [], 0
+    for num_layers in layer_counts:
+        states = [(flat[offset + 2 * k], flat[offset + 2 * k + 1]) for k in range(num_layers)]
+        streams.append((states, flat[offset + 2 * num_layers], flat[offset + 2 * num_layers + 1]))
         offset += 2 * num_layers + 2
-    return samples, logits
+    return streams

@@ -135,6 +135,17 @@ def _split_args(num, args):
     return projections, kernels, h0, c0, masks
 
 
+#: Per layer, the scan carries (and outputs per step) four values, in this
+#: order: h, c, the gate activations and the masked output `keep * h`.
+_CARRY_PER_LAYER = 4
+
+
+def _layer_carry(carry, i):
+    """Layer `i`'s `(h, c, activations, output)` of the flat scan carry."""
+    start = _CARRY_PER_LAYER * i
+    return tuple(carry[start : start + _CARRY_PER_LAYER])
+
+
 def _forward_packed(num, args):
     """Forward loop; returns the packed outputs and what the backward needs."""
     projections, kernels, h0, c0, masks = _split_args(num, args)
@@ -147,7 +158,7 @@ def _forward_packed(num, args):
     def step(carry, step_inputs):
         new_carry = []
         for i in range(num):
-            h, c = carry[4 * i], carry[4 * i + 1]
+            h, c, _, _ = _layer_carry(carry, i)
             keep = step_inputs[num + i]
             # The product in the compute dtype; gates and c in float32.
             gates = ops.cast(step_inputs[i] + ops.matmul(h, kernels[i]), accumulate)
@@ -176,19 +187,20 @@ def _forward_packed(num, args):
     packed = []
     saved = []
     for i in range(num):
-        outputs = _batch_major(per_step[4 * i + 3])
+        hs, cs, activations, outputs = _layer_carry(per_step, i)
+        h_final, c_final, _, _ = _layer_carry(final, i)
         packed.append(
             ops.concatenate(
                 [
-                    outputs,
-                    ops.expand_dims(final[4 * i], 1),
-                    ops.expand_dims(ops.cast(final[4 * i + 1], dtype), 1),
+                    _batch_major(outputs),
+                    ops.expand_dims(h_final, 1),
+                    ops.expand_dims(ops.cast(c_final, dtype), 1),
                 ],
                 axis=1,
             )
         )
         # Time-major h_t, c_t and gate activations for the backward pass.
-        saved.append((per_step[4 * i], per_step[4 * i + 1], per_step[4 * i + 2]))
+        saved.append((hs, cs, activations))
     return ops.concatenate(packed, axis=-1), saved
 
 
