@@ -20,10 +20,11 @@ from keras_musicvae.layers.latent_head import LatentHead
 from keras_musicvae.layers.latent_head import kl_divergence
 from keras_musicvae.layers.lstm import check_lstm_initializer
 from keras_musicvae.models import schedules
-from keras_musicvae.models.inference_mode import no_autograd
+from keras_musicvae.models.array_api import ArrayMethods
+from keras_musicvae.models.arguments import checked_int
+from keras_musicvae.models.arguments import int_list
 from keras_musicvae.models.optimizer import MusicVAEAdam
 from keras_musicvae.models.sequence_api import SequenceMethods
-from keras_musicvae.utils.backend_compile import compile_model_function
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ OUTPUT_HEADS = ("categorical", "multi_categorical", "groove", "nade")
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
-class MusicVAE(SequenceMethods, keras.Model):
+class MusicVAE(ArrayMethods, SequenceMethods, keras.Model):
     """MusicVAE: a bidirectional (or hierarchical) LSTM encoder, a Gaussian
     latent, and a flat or hierarchical (conductor + bar) LSTM decoder.
 
@@ -142,23 +143,23 @@ class MusicVAE(SequenceMethods, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_depth = _checked_int(input_depth, "input_depth", 1)
-        self.output_depth = _checked_int(output_depth, "output_depth", 1)
-        self.max_seq_len = _checked_int(max_seq_len, "max_seq_len", 1)
-        self.z_size = _checked_int(z_size, "z_size", 1)
-        self.enc_rnn_size = _int_list(enc_rnn_size, "enc_rnn_size")
-        self.dec_rnn_size = _int_list(dec_rnn_size, "dec_rnn_size")
+        self.input_depth = checked_int(input_depth, "input_depth", 1)
+        self.output_depth = checked_int(output_depth, "output_depth", 1)
+        self.max_seq_len = checked_int(max_seq_len, "max_seq_len", 1)
+        self.z_size = checked_int(z_size, "z_size", 1)
+        self.enc_rnn_size = int_list(enc_rnn_size, "enc_rnn_size")
+        self.dec_rnn_size = int_list(dec_rnn_size, "dec_rnn_size")
         self.encoder_level_lengths = (
-            None if encoder_level_lengths is None else _int_list(encoder_level_lengths, "encoder_level_lengths")
+            None if encoder_level_lengths is None else int_list(encoder_level_lengths, "encoder_level_lengths")
         )
         self.decoder_level_lengths = (
-            None if decoder_level_lengths is None else _int_list(decoder_level_lengths, "decoder_level_lengths")
+            None if decoder_level_lengths is None else int_list(decoder_level_lengths, "decoder_level_lengths")
         )
         self.output_head = output_head
-        self.output_depths = None if output_depths is None else _int_list(output_depths, "output_depths")
+        self.output_depths = None if output_depths is None else int_list(output_depths, "output_depths")
         self.split_streams = bool(split_streams)
-        self.control_depth = _checked_int(control_depth, "control_depth", 0)
-        self.nade_num_hidden = _checked_int(nade_num_hidden, "nade_num_hidden", 0)
+        self.control_depth = checked_int(control_depth, "control_depth", 0)
+        self.nade_num_hidden = checked_int(nade_num_hidden, "nade_num_hidden", 0)
         self.free_bits = float(free_bits)
         self.max_beta = float(max_beta)
         self.beta_rate = float(beta_rate)
@@ -171,7 +172,7 @@ class MusicVAE(SequenceMethods, keras.Model):
         self.min_learning_rate = float(min_learning_rate)
         self.grad_clip = float(grad_clip)
         self.grad_norm_clip_to_zero = float(grad_norm_clip_to_zero)
-        self.batch_size = _checked_int(batch_size, "batch_size", 1)
+        self.batch_size = checked_int(batch_size, "batch_size", 1)
         self.converter_config = converter
         self.augmentation = augmentation
         self._converter = None
@@ -623,142 +624,7 @@ class MusicVAE(SequenceMethods, keras.Model):
         mask = ops.cast(self.step_mask(lengths, targets.shape[1]), "float32")
         return ops.sum(self.decoder.step_losses(targets, logits) * mask, axis=1)
 
-    # ------------------------------------------------------ public inference
-    def _compiled_fn(self, name, fn):
-        if name not in self._compiled:
-            compiled = compile_model_function(self, fn)
-
-            def run(*args):
-                return compiled(*[_to_tensor(a) for a in args])
-
-            self._compiled[name] = run
-        return self._compiled[name]
-
-    def _seed(self, seed):
-        return self._seed_generator if seed is None else int(seed)
-
-    def _batch_controls(self, controls, batch_size, length):
-        if self.control_depth == 0:
-            if controls is not None:
-                raise ValueError("This model takes no controls.")
-            return None
-        if controls is None:
-            raise ValueError(
-                f"This model is conditioned on controls of depth {self.control_depth}; pass "
-                "`controls` ([time, depth] or [batch, time, depth])."
-            )
-        controls = np.asarray(controls, dtype="float32")
-        if controls.ndim == 2:
-            controls = np.broadcast_to(controls[None], (batch_size,) + controls.shape)
-        if controls.shape[1] < length or controls.shape[2] != self.control_depth:
-            raise ValueError(
-                f"controls must cover {length} steps of depth {self.control_depth}; "
-                f"got shape {controls.shape}."
-            )
-        return np.ascontiguousarray(controls[:, :length])
-
-    @no_autograd
-    def encode(self, inputs, lengths=None, controls=None):
-        """Posterior `(mu, sigma)`, NumPy `[B, z_size]` each.
-
-        Args:
-            inputs: `[B, T, input_depth]` (or `[T, input_depth]` for one).
-            lengths: int `[B]` (or `[B, S]`); None = full length.
-            controls: `[B, T, control_depth]` when the model has controls.
-        """
-        inputs = np.asarray(inputs, dtype="float32")
-        single = inputs.ndim == 2
-        if single:
-            inputs = inputs[None]
-        if inputs.ndim != 3 or inputs.shape[-1] != self.input_depth:
-            raise ValueError(
-                f"inputs must be [batch, time, {self.input_depth}]; got shape {inputs.shape}."
-            )
-        inputs = inputs[:, : self.max_seq_len]
-        if lengths is None:
-            lengths = np.full((inputs.shape[0],), inputs.shape[1], dtype="int32")
-        lengths = np.minimum(np.asarray(lengths, dtype="int32"), inputs.shape[1])
-        if single and lengths.ndim == 0:
-            lengths = lengths[None]
-        args = [inputs, lengths]
-        if self.control_depth:
-            args.append(self._batch_controls(controls, inputs.shape[0], inputs.shape[1]))
-        fn = self._compiled_fn("encode", lambda *a: self.encode_tensors(*a))
-        mu, sigma = fn(*args)
-        mu, sigma = ops.convert_to_numpy(mu), ops.convert_to_numpy(sigma)
-        return (mu[0], sigma[0]) if single else (mu, sigma)
-
-    @no_autograd
-    def decode(
-        self,
-        z,
-        temperature=1.0,
-        length=None,
-        seed=None,
-        controls=None,
-        start_tokens=None,
-        return_logits=False,
-    ):
-        """Samples sequences from latent vectors.
-
-        Args:
-            z: `[B, z_size]`.
-            temperature: float; 0 or None = argmax (greedy).
-            length: steps (default `max_seq_len`; hierarchical decoders
-                decode exactly `max_seq_len`).
-            seed: int for reproducible sampling, None to draw from the
-                model's seed generator.
-            controls: `[T, C]` or `[B, T, C]` when the model has controls.
-            start_tokens: optional `[B, output_depth]` input of step 0.
-            return_logits: also return the decoder's outputs.
-
-        Returns:
-            NumPy `[B, T, output_depth]` samples (one-hot / multi-hot /
-            groove vectors), and the logits when asked.
-        """
-        z = np.asarray(z, dtype="float32")
-        if z.ndim != 2 or z.shape[1] != self.z_size:
-            raise ValueError(f"z must be [batch, {self.z_size}]; got shape {z.shape}.")
-        length = self.max_seq_len if length is None else int(length)
-        self.decoder.segment_length_for(length)  # validates hierarchical lengths
-        temperature = 0.0 if temperature is None else float(temperature)
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0; got {temperature}.")
-        batch_size = z.shape[0]
-        if temperature > 0:
-            noises = self.decoder.make_noise(batch_size, self._seed(seed), length)
-        else:
-            noises = [
-                ops.zeros((batch_size, length, h.noise_depth)) for h in self.decoder.heads
-            ]
-        args = [z, np.asarray(temperature, dtype="float32"), noises]
-        controls = self._batch_controls(controls, batch_size, length)
-        args.append(controls)
-        args.append(None if start_tokens is None else np.asarray(start_tokens, "float32"))
-        fn = self._compiled_fn("decode", lambda *a: self.decode_tensors(*a))
-        samples, logits = fn(*args)
-        samples = ops.convert_to_numpy(samples)
-        if return_logits:
-            return samples, ops.convert_to_numpy(logits)
-        return samples
-
-    @no_autograd
-    def sample(self, n, temperature=1.0, seed=None, length=None, controls=None):
-        """Samples `n` sequences from the prior. NumPy `[n, T, output_depth]`."""
-        rng = np.random.default_rng(seed)
-        z = rng.standard_normal((int(n), self.z_size)).astype("float32")
-        return self.decode(z, temperature=temperature, length=length, seed=seed, controls=controls)
-
-    @no_autograd
-    def reconstruct(self, inputs, temperature=0.0, lengths=None, controls=None, seed=None):
-        """Encodes and decodes from `mu`. NumPy `[B, T, output_depth]`."""
-        mu, _ = self.encode(inputs, lengths=lengths, controls=controls)
-        single = mu.ndim == 1
-        mu = mu[None] if single else mu
-        length = None if self.decoder_level_lengths else np.asarray(inputs).shape[-2]
-        out = self.decode(mu, temperature=temperature, length=length, seed=seed, controls=controls)
-        return out[0] if single else out
-
+    # `encode`, `decode`, `sample`, `reconstruct` (NumPy in and out): `ArrayMethods`.
     # `interpolate`, `interpolate_grid`, `similar` and the NoteSequence methods
     # (`encode_sequences`, `decode_to_sequences`, ...): `SequenceMethods`.
 
@@ -831,42 +697,3 @@ class MusicVAE(SequenceMethods, keras.Model):
         from keras_musicvae.presets import save_model_to_preset
 
         return save_model_to_preset(self, preset_dir, overwrite=overwrite, description=description)
-
-
-def _to_tensor(value):
-    if isinstance(value, np.ndarray):
-        return ops.convert_to_tensor(value)
-    if isinstance(value, (list, tuple)):
-        return type(value)(_to_tensor(v) for v in value)
-    return value
-
-
-def _int_list(value, name):
-    """A non-empty list of positive ints (a lone int is a one-item list)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = [value]
-    if isinstance(value, (str, bytes)) or value is None:
-        raise ValueError(f"{name} must be a list of ints; got {value!r}.")
-    try:
-        items = [_strict_int(v) for v in value]
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name} must be a list of ints; got {value!r}.") from e
-    if not items or any(v <= 0 for v in items):
-        raise ValueError(f"{name} must be a non-empty list of positive ints; got {value!r}.")
-    return items
-
-
-def _strict_int(value):
-    if isinstance(value, bool) or not float(value).is_integer():
-        raise ValueError(f"not an integer: {value!r}")
-    return int(value)
-
-
-def _checked_int(value, name, minimum):
-    try:
-        number = _strict_int(value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name} must be an int; got {value!r}.") from e
-    if number < minimum:
-        raise ValueError(f"{name} must be at least {minimum}; got {number}.")
-    return number
