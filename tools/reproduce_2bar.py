@@ -138,6 +138,7 @@ def training_record(run_dir):
             "step": int(float(row["global_step"])),
             "train_accuracy": float(row["accuracy"]),
             "heldout_teacher_forced_accuracy": float(row["val_accuracy"]),
+            # `train`'s sampled accuracy: greedy (argmax) free-running decoding from mu.
             "heldout_sampled_accuracy": float(row["val_sampled_accuracy"]) if row.get("val_sampled_accuracy") else None,
             "sampling_probability": float(row["sampling_probability"]),
             "kl_bits": float(row["kl_bits"]),
@@ -202,7 +203,11 @@ def plot_curves(path, report):
         steps = [row["step"] for row in curve]
         ax.plot(steps, [row["train_accuracy"] for row in curve], label="training batches", color="0.6")
         ax.plot(steps, [row["heldout_teacher_forced_accuracy"] for row in curve], label="held-out, teacher-forced")
-        ax.plot(steps, [row["heldout_sampled_accuracy"] for row in curve], label="held-out, sampled (T=1)")
+        ax.plot(steps, [row["heldout_sampled_accuracy"] for row in curve], label="held-out, free-running (greedy)")
+        final = report[name]
+        ax.plot([steps[-1]], [final["teacher_forced_accuracy"]], "o", color="C0",
+                label="final evaluation, teacher-forced")
+        ax.plot([steps[-1]], [final["sampled_accuracy"]], "o", color="C1", label="final evaluation, sampled (T=1)")
         paper = report[name]["paper"]
         ax.axhline(paper["teacher_forced_accuracy"], color="C0", linestyle="--", linewidth=1,
                    label="paper, teacher-forced")
