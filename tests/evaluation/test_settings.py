@@ -31,7 +31,14 @@ def test_values_override_settings_and_unknown_names_are_listed():
 
 
 def _runner(output_head="categorical", output_depth=90, output_depths=None):
-    model = types.SimpleNamespace(output_head=output_head, output_depth=output_depth, output_depths=output_depths)
+    """A stand-in runner whose model's decoder answers what the studies ask of it."""
+    decoder = types.SimpleNamespace(
+        class_logits=output_head in ("categorical", "multi_categorical"),
+        num_streams=len(output_depths) if output_depths else 1,
+    )
+    model = types.SimpleNamespace(
+        output_head=output_head, output_depth=output_depth, output_depths=output_depths, decoder=decoder
+    )
     return types.SimpleNamespace(model=model)
 
 

@@ -60,6 +60,7 @@ def test_the_2bar_tool_reads_a_run_folder_and_plots_its_curves(tmp_path):
     assert record["steps"] == 200 and record["wall_minutes"] == pytest.approx(10.0)
     assert [row["heldout_teacher_forced_accuracy"] for row in record["curve"]] == [0.55, 0.75]
     report = {"melody": {"preset": "cat_mel_2bar_small", "batch_size": 64, "training": record,
+                         "teacher_forced_accuracy": 0.74, "sampled_accuracy": 0.62,
                          "paper": tool.PAPER_TABLE1["melody"]}}
     tool.plot_curves(tmp_path / "curves.png", report)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
