@@ -39,20 +39,22 @@ RELATIVE_TOLERANCE = {
 TINY_DEPTH, TINY_STEPS, TINY_Z = 5, 6, 3
 
 
+#: Its constructor arguments: a 4-unit encoder and a 2 x 4-unit decoder.
+TINY_CONFIG = dict(
+    input_depth=TINY_DEPTH,
+    output_depth=TINY_DEPTH,
+    max_seq_len=TINY_STEPS,
+    z_size=TINY_Z,
+    enc_rnn_size=[4],
+    dec_rnn_size=[4, 4],
+)
+
+
 def tiny_music_vae(**overrides):
-    """A tiny flat `MusicVAE` (4-unit encoder, 2 x 4-unit decoder) with `overrides`."""
+    """The tiny flat `MusicVAE` (`TINY_CONFIG`) with `overrides`."""
     from keras_musicvae.models.music_vae import MusicVAE
 
-    config = dict(
-        input_depth=TINY_DEPTH,
-        output_depth=TINY_DEPTH,
-        max_seq_len=TINY_STEPS,
-        z_size=TINY_Z,
-        enc_rnn_size=[4],
-        dec_rnn_size=[4, 4],
-    )
-    config.update(overrides)
-    return MusicVAE(**config)
+    return MusicVAE(**{**TINY_CONFIG, **overrides})
 
 
 def tensor(x, dtype="float32"):

@@ -12,17 +12,16 @@ from testing import POLICIES
 from testing import assert_layer_policy
 from testing import dtype_name
 from testing import run_precision_test
+from testing import TINY_CONFIG
+from testing import TINY_DEPTH
+from testing import TINY_STEPS
+from testing import TINY_Z
 from testing import to_float64
 
-DEPTH, STEPS, Z = 5, 6, 3
+DEPTH, STEPS, Z = TINY_DEPTH, TINY_STEPS, TINY_Z
 
 FLAT = dict(
-    input_depth=DEPTH,
-    output_depth=DEPTH,
-    max_seq_len=STEPS,
-    z_size=Z,
-    enc_rnn_size=[4],
-    dec_rnn_size=[4, 4],
+    TINY_CONFIG,
     control_depth=2,
     sampling_schedule="constant",
     sampling_rate=0.5,
