@@ -54,6 +54,21 @@ def chord_encoding_from_name(name):
     return CHORD_ENCODINGS[name]()
 
 
+def resolve_chord_encoding(chord_encoding):
+    """`(encoding object or None, its name in `CHORD_ENCODINGS`)` of a name or an encoding."""
+    if chord_encoding is None:
+        return None, None
+    if isinstance(chord_encoding, str):
+        return chord_encoding_from_name(chord_encoding), chord_encoding
+    for name, encoding_class in CHORD_ENCODINGS.items():
+        if type(chord_encoding) is encoding_class:
+            return chord_encoding, name
+    raise ValueError(
+        f"chord_encoding must be None, one of {sorted(CHORD_ENCODINGS)} or an "
+        f"instance of their classes; got {chord_encoding!r}."
+    )
+
+
 # note-seq's chord inference rebuilds a constant 588 x 588 key-chord
 # transition matrix with Python loops on every call (~0.6 s, ~90% of the
 # time of inferring the chords of a 2-minute song). `_use_cached_transitions`

@@ -33,15 +33,13 @@ from note_seq import performance_lib
 from note_seq import sequences_lib
 
 from keras_musicvae.data import chords
+from keras_musicvae.data import performance_tracks
 from keras_musicvae.data.converter import DataConverter
 from keras_musicvae.data.converter import check_pitch_range
 from keras_musicvae.data.converter import empty_tensors
 from keras_musicvae.data.converter import register_converter
 
 _CHORD_SYMBOL = note_seq.NoteSequence.TextAnnotation.CHORD_SYMBOL
-# MIDI programs 0-127; drums get the program token after the last program.
-_NUM_PROGRAMS = note_seq.MAX_MIDI_PROGRAM - note_seq.MIN_MIDI_PROGRAM + 1
-_DRUM_PROGRAM_INDEX = _NUM_PROGRAMS
 # Errors that make a stretch of music impossible to place on a grid of bars.
 _QUANTIZATION_ERRORS = (
     sequences_lib.BadTimeSignatureError,
@@ -62,81 +60,6 @@ def _error_text(error):
 
 def _grid_reason(error):
     return f"cannot be placed on a grid of bars ({_error_text(error)})"
-
-
-def _resolve_chord_encoding(chord_encoding):
-    """Returns `(encoding object or None, its name in chords.CHORD_ENCODINGS)`."""
-    if chord_encoding is None:
-        return None, None
-    if isinstance(chord_encoding, str):
-        return chords.chord_encoding_from_name(chord_encoding), chord_encoding
-    for name, encoding_class in chords.CHORD_ENCODINGS.items():
-        if type(chord_encoding) is encoding_class:
-            return chord_encoding, name
-    raise ValueError(
-        f"chord_encoding must be None, one of {sorted(chords.CHORD_ENCODINGS)} or an "
-        f"instance of their classes; got {chord_encoding!r}."
-    )
-
-
-def _split_into_chunks(track, chunk_steps, new_chunk):
-    """Cuts a performance into consecutive `chunk_steps`-step chunks.
-
-    At a chunk boundary, note-offs stay in the chunk that ends and every other
-    event goes to the next one; a time shift that crosses a boundary is cut in
-    two. A trailing chunk of zero steps is dropped. Then each chunk is written
-    out as notes and read back, which closes notes left sounding at the end
-    of a chunk and drops note-offs whose note-on is in an earlier chunk
-    (Magenta's `split_performance(..., clip_tied_notes=True)`).
-
-    Args:
-        track: A `note_seq.MetricPerformance`.
-        chunk_steps: Steps per chunk.
-        new_chunk: `new_chunk(quantized_sequence, start_step)` returns a new
-            `MetricPerformance` (empty when `quantized_sequence` is None).
-
-    Returns:
-        A list of `MetricPerformance`, each exactly `chunk_steps` long.
-    """
-    time_shift = performance_lib.PerformanceEvent.TIME_SHIFT
-    note_off = performance_lib.PerformanceEvent.NOTE_OFF
-    chunks = [new_chunk(None, 0)]
-    steps_in_chunk = 0
-
-    def start_next_chunk():
-        chunks.append(new_chunk(None, len(chunks) * chunk_steps))
-
-    for event in track:
-        if event.event_type != time_shift:
-            if steps_in_chunk == chunk_steps and event.event_type != note_off:
-                start_next_chunk()
-                steps_in_chunk = 0
-            chunks[-1].append(event)
-            continue
-        remaining = event.event_value
-        while steps_in_chunk + remaining > chunk_steps:
-            room = chunk_steps - steps_in_chunk
-            if room > 0:
-                chunks[-1].append(performance_lib.PerformanceEvent(time_shift, room))
-            remaining -= room
-            start_next_chunk()
-            steps_in_chunk = 0
-        if remaining > 0:
-            chunks[-1].append(performance_lib.PerformanceEvent(time_shift, remaining))
-            steps_in_chunk += remaining
-    if chunks[-1].num_steps == 0:
-        chunks.pop()
-
-    clipped = []
-    for chunk in chunks:
-        notes = chunk.to_sequence()
-        quantized = sequences_lib.quantize_note_sequence(
-            notes, steps_per_quarter=chunk.steps_per_quarter
-        )
-        chunk = new_chunk(quantized, chunk.start_step)
-        chunk.set_length(chunk_steps)
-        clipped.append(chunk)
-    return clipped
 
 
 @register_converter
@@ -235,7 +158,7 @@ class MultiInstrumentPerformanceConverter(DataConverter):
         self.max_pitch = max_pitch
         self.first_subsequence_only = first_subsequence_only
         self.drop_tracks_and_truncate = drop_tracks_and_truncate
-        self._chord_encoding, self.chord_encoding = _resolve_chord_encoding(
+        self._chord_encoding, self.chord_encoding = chords.resolve_chord_encoding(
             chord_encoding
         )
 
@@ -251,7 +174,7 @@ class MultiInstrumentPerformanceConverter(DataConverter):
         )
         num_event_classes = self.performance_encoding.num_classes
         # One program token per MIDI program, plus one for drums.
-        self.end_token = num_event_classes + _NUM_PROGRAMS + 1
+        self.end_token = num_event_classes + performance_tracks.NUM_PROGRAMS + 1
         self.input_depth = self.output_depth = self.end_token + 1
         self.input_dtype = self.output_dtype = np.bool_
         self.control_dtype = np.bool_
@@ -468,7 +391,7 @@ class MultiInstrumentPerformanceConverter(DataConverter):
                     is_drum=track.is_drum,
                 )
 
-            track_chunks = _split_into_chunks(track, self.chunk_steps, new_chunk)
+            track_chunks = performance_tracks.split_into_chunks(track, self.chunk_steps, new_chunk)
             if len(track_chunks) != self.num_chunks:
                 raise AssertionError(
                     f"internal error: a {self.hop_steps}-step track gave "
@@ -502,18 +425,12 @@ class MultiInstrumentPerformanceConverter(DataConverter):
             )
             return None
 
-        num_event_classes = self.performance_encoding.num_classes
         track_tokens = []
         chord_tokens = []
         for chunk_tracks in chunks_of_tracks:
             track_tokens.append(
                 [
-                    [
-                        num_event_classes
-                        + (_DRUM_PROGRAM_INDEX if t.is_drum else t.program)
-                    ]
-                    + [self.performance_encoding.encode_event(e) for e in t]
-                    + [self.end_token]
+                    performance_tracks.track_tokens(t, self.performance_encoding, self.end_token)
                     for t in chunk_tracks
                 ]
             )
@@ -616,7 +533,6 @@ class MultiInstrumentPerformanceConverter(DataConverter):
     def _tokens_to_sequence(self, sample, controls):
         qpm = note_seq.DEFAULT_QUARTERS_PER_MINUTE
         seconds_per_step = 60.0 / (self.steps_per_quarter * qpm)
-        num_event_classes = self.performance_encoding.num_classes
 
         sequence = note_seq.NoteSequence()
         sequence.tempos.add().qpm = qpm
@@ -628,26 +544,13 @@ class MultiInstrumentPerformanceConverter(DataConverter):
             chunk_start_step = chunk_index * self.chunk_steps
             for instrument, encoded_track in enumerate(chunk):
                 tokens = np.argmax(encoded_track, axis=-1).tolist()
-                if self.end_token in tokens:
-                    tokens = tokens[: tokens.index(self.end_token)]
-                program_tokens = [t for t in tokens if t >= num_event_classes]
-                event_indices = [
-                    k for k, t in enumerate(tokens) if t < num_event_classes
-                ]
-                program, is_drum = 0, False
-                if program_tokens:
-                    program = program_tokens[0] - num_event_classes
-                    if program == _DRUM_PROGRAM_INDEX:
-                        program, is_drum = 0, True
-                track = performance_lib.MetricPerformance(
-                    steps_per_quarter=self.steps_per_quarter,
-                    start_step=0,
-                    num_velocity_bins=self.num_velocity_bins,
-                    program=program,
-                    is_drum=is_drum,
+                track, event_indices = performance_tracks.track_from_tokens(
+                    tokens,
+                    self.performance_encoding,
+                    self.end_token,
+                    self.steps_per_quarter,
+                    self.num_velocity_bins,
                 )
-                for k in event_indices:
-                    track.append(self.performance_encoding.decode_event(tokens[k]))
                 if controls is not None:
                     chord_tokens = np.argmax(controls[chunk_index][instrument], axis=-1)
                     symbols = [
@@ -664,13 +567,8 @@ class MultiInstrumentPerformanceConverter(DataConverter):
                 tracks[instrument].append(track)
 
         for instrument, track_chunks in enumerate(tracks):
-            track = track_chunks[0]
-            for later_chunk in track_chunks[1:]:
-                for event in later_chunk:
-                    track.append(event)
-            sequence.notes.extend(
-                track.to_sequence(instrument=instrument, qpm=qpm).notes
-            )
+            track = performance_tracks.join_chunks(track_chunks)
+            sequence.notes.extend(track.to_sequence(instrument=instrument, qpm=qpm).notes)
         if sequence.notes:
             sequence.total_time = max(note.end_time for note in sequence.notes)
         if timed_chords:

@@ -8,6 +8,7 @@ from keras_musicvae.layers.lstm import check_lstm_initializer
 from keras_musicvae.layers.lstm import input_dropout
 from keras_musicvae.layers.lstm import lstm_recurrence
 from keras_musicvae.layers.precision import compute_weight
+from keras_musicvae.utils.building import resolve_input_dim
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -25,7 +26,8 @@ class BidirectionalEncoder(keras.layers.Layer):
         units: list of ints, units per direction of each layer
             (`enc_rnn_size`).
         input_dim: int, depth of the input (inputs and controls
-            concatenated).
+            concatenated); None: taken from the shape the layer is built
+            with (its first call).
         dropout_rate: float, input dropout of every layer in training.
         kernel_initializer: "keras" or "magenta" (see
             `keras_musicvae.layers.lstm.lstm_initializers`).
@@ -40,10 +42,10 @@ class BidirectionalEncoder(keras.layers.Layer):
         dtype, cell states in float32: see `lstm_recurrence.py`).
     """
 
-    def __init__(self, units, input_dim, dropout_rate=0.0, kernel_initializer="keras", **kwargs):
+    def __init__(self, units, input_dim=None, dropout_rate=0.0, kernel_initializer="keras", **kwargs):
         super().__init__(**kwargs)
         self.units = [int(u) for u in units]
-        self.input_dim = int(input_dim)
+        self.input_dim = None if input_dim is None else int(input_dim)
         self.dropout_rate = float(dropout_rate)
         self.kernel_initializer = check_lstm_initializer(kernel_initializer)
         self._seed_generator = keras.random.SeedGenerator()
@@ -53,6 +55,7 @@ class BidirectionalEncoder(keras.layers.Layer):
         return 2 * self.units[-1]
 
     def build(self, input_shape=None):
+        self.input_dim = resolve_input_dim(self, self.input_dim, input_shape)
         self.direction_weights = []
         layer_input = self.input_dim
         for i, units in enumerate(self.units):

@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_musicvae.layers.bidirectional_encoder import BidirectionalEncoder
 from keras_musicvae.utils.building import build_once
+from keras_musicvae.utils.building import resolve_input_dim
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -25,7 +26,8 @@ class HierarchicalEncoder(keras.layers.Layer):
     Args:
         units: list of ints, `enc_rnn_size` of every level's encoder.
         level_lengths: list of ints whose product is the sequence length.
-        input_dim: int, depth of the input.
+        input_dim: int, depth of the input; None: taken from the shape the
+            layer is built with (its first call).
         dropout_rate: float, input dropout in training.
         kernel_initializer: "keras" or "magenta" (see
             `keras_musicvae.layers.lstm.lstm_initializers`).
@@ -42,12 +44,12 @@ class HierarchicalEncoder(keras.layers.Layer):
     """
 
     def __init__(
-        self, units, level_lengths, input_dim, dropout_rate=0.0, kernel_initializer="keras", **kwargs
+        self, units, level_lengths, input_dim=None, dropout_rate=0.0, kernel_initializer="keras", **kwargs
     ):
         super().__init__(**kwargs)
         self.units = [int(u) for u in units]
         self.level_lengths = [int(n) for n in level_lengths]
-        self.input_dim = int(input_dim)
+        self.input_dim = None if input_dim is None else int(input_dim)
         self.dropout_rate = float(dropout_rate)
         self.kernel_initializer = kernel_initializer
         self.levels = []
@@ -73,7 +75,11 @@ class HierarchicalEncoder(keras.layers.Layer):
         return math.prod(self.level_lengths)
 
     def build(self, input_shape=None):
-        for encoder in self.levels:
+        self.input_dim = resolve_input_dim(self, self.input_dim, input_shape)
+        # Level 0 reads the input; every level above reads the embeddings of
+        # the level below.
+        build_once(self.levels[0], (None, None, self.input_dim))
+        for encoder in self.levels[1:]:
             build_once(encoder)
         self.built = True
 

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_musicvae.layers.precision import accumulation_dtype
+from keras_musicvae.utils.building import resolve_input_dim
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -23,7 +24,8 @@ class LatentHead(keras.layers.Layer):
 
     Args:
         z_size: int, latent size.
-        input_dim: int, depth of the encoder output.
+        input_dim: int, depth of the encoder output; None: taken from the
+            shape the layer is built with (its first call).
 
     Call arguments:
         encoding: `[B, input_dim]`.
@@ -33,13 +35,14 @@ class LatentHead(keras.layers.Layer):
         policy).
     """
 
-    def __init__(self, z_size, input_dim, **kwargs):
+    def __init__(self, z_size, input_dim=None, **kwargs):
         super().__init__(**kwargs)
         self.z_size = int(z_size)
-        self.input_dim = int(input_dim)
+        self.input_dim = None if input_dim is None else int(input_dim)
         self._seed_generator = keras.random.SeedGenerator()
 
     def build(self, input_shape=None):
+        self.input_dim = resolve_input_dim(self, self.input_dim, input_shape)
         init = keras.initializers.RandomNormal(stddev=0.001)
         shape = (self.input_dim, self.z_size)
         # autocast=False: read in the variable dtype (float32 under a mixed

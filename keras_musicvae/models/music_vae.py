@@ -3,7 +3,6 @@
 import logging
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_musicvae.layers.bar_decoder import BarDecoder
@@ -17,17 +16,16 @@ from keras_musicvae.layers.heads import MultiStreamCategoricalHead
 from keras_musicvae.layers.heads import NadeHead
 from keras_musicvae.layers.hierarchical_encoder import HierarchicalEncoder
 from keras_musicvae.layers.latent_head import LatentHead
-from keras_musicvae.layers.lstm import check_lstm_initializer
 from keras_musicvae.models import schedules
 from keras_musicvae.models.array_api import ArrayMethods
 from keras_musicvae.models.arguments import checked_int
+from keras_musicvae.models.arguments import OUTPUT_HEADS  # noqa: F401 - public here
 from keras_musicvae.models.arguments import int_list
+from keras_musicvae.models.arguments import validate_hyperparameters
 from keras_musicvae.models.sequence_api import SequenceMethods
 from keras_musicvae.models.training_api import TrainingMethods
 
 logger = logging.getLogger(__name__)
-
-OUTPUT_HEADS = ("categorical", "multi_categorical", "groove", "nade")
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -175,7 +173,7 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
         self.converter_config = converter
         self.augmentation = augmentation
         self._converter = None
-        self._validate()
+        validate_hyperparameters(self)
 
         dropout_rate = 1.0 - self.dropout_keep_prob
         encoder_input_dim = self.input_depth + self.control_depth
@@ -259,7 +257,8 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
         self.latent.build()
         self.decoder.build()
         # Magenta's `global_step`: training steps taken; read by the KL and
-        # scheduled-sampling schedules, advanced by `compute_loss`.
+        # scheduled-sampling schedules, advanced by the training forward
+        # pass (`_advance_step`).
         self.global_step = self.add_weight(
             name="global_step", shape=(), dtype="int32", initializer="zeros", trainable=False
         )
@@ -274,36 +273,6 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
         self._compiled = {}
 
     # ------------------------------------------------------------------ setup
-    def _validate(self):
-        if self.output_head not in OUTPUT_HEADS:
-            raise ValueError(
-                f"Unknown output_head {self.output_head!r}; use one of {OUTPUT_HEADS}."
-            )
-        if (self.output_head == "multi_categorical" or self.split_streams) and not self.output_depths:
-            raise ValueError("output_depths is required for multi-stream outputs (e.g. [90, 90, 512]).")
-        if self.output_depths and sum(self.output_depths) != self.output_depth:
-            raise ValueError(
-                f"output_depths {self.output_depths} must sum to output_depth {self.output_depth}."
-            )
-        if self.split_streams and not self.decoder_level_lengths:
-            raise ValueError("split_streams needs a hierarchical decoder (decoder_level_lengths).")
-        if self.output_head == "groove" and self.output_depth % 3:
-            raise ValueError(f"A groove head needs output_depth = 3 x instruments; got {self.output_depth}.")
-        for name, levels in (
-            ("encoder_level_lengths", self.encoder_level_lengths),
-            ("decoder_level_lengths", self.decoder_level_lengths),
-        ):
-            if levels is not None and int(np.prod(levels)) != self.max_seq_len:
-                raise ValueError(
-                    f"The product of {name} {levels} must equal max_seq_len {self.max_seq_len}."
-                )
-        if self.decoder_level_lengths is not None and len(self.decoder_level_lengths) != 2:
-            raise ValueError("decoder_level_lengths must be [num_segments, segment_length].")
-        if not 0 < self.dropout_keep_prob <= 1:
-            raise ValueError(f"dropout_keep_prob must be in (0, 1]; got {self.dropout_keep_prob}.")
-        schedules.validate_sampling_schedule(self.sampling_schedule, self.sampling_rate)
-        check_lstm_initializer(self.lstm_initializer)
-
     def _make_head(self, depth, name, kind=None):
         kind = kind or self.output_head
         units = self.dec_rnn_size[-1]
@@ -325,8 +294,9 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
             self._converter = converter_from_config(self.converter_config)
         return self._converter
 
-    # `make_optimizer`, `align_learning_rate_to_step`, `compile`, `loss_terms`
-    # and `compute_loss` (Magenta's objective and optimizer): `TrainingMethods`.
+    # `make_optimizer`, `align_learning_rate_to_step`, `compile`, `loss_terms`,
+    # `compute_loss` (Magenta's objective and optimizer) and the step counter
+    # (`_advance_step`): `TrainingMethods`.
 
     # --------------------------------------------------------------- helpers
     def _prepare(self, batch):
@@ -414,10 +384,9 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
         else:
             z = mu
         use_sample = None
+        step = self._advance_step() if training else None
         if training and schedules.uses_scheduled_sampling(self.sampling_schedule, self.sampling_rate):
-            probability = schedules.sampling_probability(
-                self.sampling_schedule, self.sampling_rate, self.global_step
-            )
+            probability = schedules.sampling_probability(self.sampling_schedule, self.sampling_rate, step)
             uniform = keras.random.uniform(ops.shape(targets)[:2], seed=self._seed_generator)
             use_sample = uniform < probability
         logits = self.decoder(
@@ -428,7 +397,10 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
             use_sample=use_sample,
             noise_seed=self._seed_generator,
         )
-        return {"mu": mu, "sigma": sigma, "z": z, "logits": logits}
+        outputs = {"mu": mu, "sigma": sigma, "z": z, "logits": logits}
+        if training:
+            outputs["step"] = step
+        return outputs
 
     def _encode(self, inputs, lengths, controls, training=False):
         encoding = self.encoder(
@@ -438,7 +410,6 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
         )
         return self.latent(encoding)
 
-    # ------------------------------------------------------------------ loss
     # ----------------------------------------------------- tensor-level API
     # These are pure keras.ops (traceable): export and the compiled public
     # methods below use them.

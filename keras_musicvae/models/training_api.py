@@ -2,7 +2,8 @@
 
 `loss_terms` computes Magenta's loss pieces (reconstruction loss, KL with
 free bits, the beta schedule); `compute_loss` is what `fit` minimises and
-updates the model's metrics; `make_optimizer` / `compile` set up Magenta's
+updates the model's metrics (the step counter, `global_step`, advances in
+the training forward pass, `MusicVAE.call`); `make_optimizer` / `compile` set up Magenta's
 Adam with its decaying learning rate and gradient clipping (plus loss
 scaling under "mixed_float16").
 """
@@ -113,6 +114,10 @@ class TrainingMethods:
     def loss_terms(self, batch, outputs, step=None):
         """Magenta's loss pieces for a batch and the model's outputs.
 
+        The KL weight is read at `step`; by default the step the outputs
+        were trained at (`outputs["step"]`, from a training forward pass),
+        else the model's `global_step`.
+
         Returns:
             dict: `r_loss` `[B]` (summed over valid steps), `kl` `[B]`
             (nats), `kl_cost` `[B]` (after free bits), `beta`, `loss`
@@ -132,7 +137,8 @@ class TrainingMethods:
         sigma = ops.cast(outputs["sigma"], "float32")
         kl = kl_divergence(mu, sigma)
         kl_cost = ops.maximum(kl - schedules.free_nats(self.free_bits), 0.0)
-        step = self.global_step if step is None else step
+        if step is None:
+            step = outputs.get("step", self.global_step)
         beta = schedules.kl_beta(self.max_beta, self.beta_rate, step)
         loss = ops.mean(r_loss) + beta * ops.mean(kl_cost)
         return {
@@ -148,6 +154,8 @@ class TrainingMethods:
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y_pred is None:
             y_pred = self(x, training=training)
+        # No state changes here: the step counter advanced in the forward
+        # pass, whose step `loss_terms` reads from `y_pred["step"]`.
         terms = self.loss_terms(x, y_pred)
         self.r_loss_tracker.update_state(terms["r_loss"])
         self.kl_loss_tracker.update_state(terms["kl_cost"])
@@ -156,7 +164,7 @@ class TrainingMethods:
         self.accuracy_tracker.update_state(terms["step_accuracy"], sample_weight=terms["mask"])
         if training and schedules.uses_scheduled_sampling(self.sampling_schedule, self.sampling_rate):
             probability = schedules.sampling_probability(
-                self.sampling_schedule, self.sampling_rate, self.global_step
+                self.sampling_schedule, self.sampling_rate, y_pred.get("step", self.global_step)
             )
         else:
             probability = 0.0
@@ -165,6 +173,25 @@ class TrainingMethods:
         losses = self.losses
         if losses:
             loss = loss + ops.sum(ops.stack([ops.cast(l, "float32") for l in losses]))
-        if training:
-            self.global_step.assign_add(1)
         return loss
+
+    def _advance_step(self):
+        """The training step this forward pass runs; advances `global_step`.
+
+        `global_step` is the model's one step counter (Magenta's: restored by
+        checkpoint conversion, written by export), read by the KL-weight and
+        scheduled-sampling schedules. It advances here, in the training
+        forward pass, as `BatchNormalization`'s statistics and the seed
+        generators do: the place where every Keras backend (JAX's stateless
+        training step included) lets a layer's state change during `fit`.
+        The step of the pass (before the advance) goes out with the outputs
+        as `"step"`, for the loss (`loss_terms`); evaluation and inference
+        (`training=False`) leave the counter alone.
+
+        Returns:
+            int32 scalar, the step before the advance (a copy: PyTorch
+            assigns variables in place).
+        """
+        step = ops.copy(ops.convert_to_tensor(self.global_step))
+        self.global_step.assign_add(1)
+        return step

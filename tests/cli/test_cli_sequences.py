@@ -12,6 +12,13 @@ from support import magenta_fixtures
 CONFIG = "cat-mel_2bar_med_chords"
 
 
+# The heaviest CLI runs (30-50 s each on JAX) run in the full TensorFlow pass
+# only: their backend-dependent part (the model) is covered on every backend
+# by the model and conversion tests, and the CLI on JAX and PyTorch by the
+# lighter tests of test_cli_music.py.
+SLOW_ON_CORE_BACKENDS = pytest.mark.slow
+
+
 def _read_midi(path):
     import note_seq
 
@@ -42,6 +49,7 @@ def checkpoint():
     return folder
 
 
+@SLOW_ON_CORE_BACKENDS
 def test_a_magenta_checkpoint_as_model_is_converted_once(checkpoint, tmp_path):
     env = cli_env(XDG_CACHE_HOME=str(tmp_path / "xdg"))
     args = ["sample", "--model", checkpoint, "--config", CONFIG, "--chords", "C G Am F", "-n", 2,
@@ -90,6 +98,7 @@ def test_checkpoint_and_config_mistakes(checkpoint, tiny_preset, tmp_path):
     assert not list((tmp_path / "xdg" / "keras_musicvae" / "converted").iterdir())
 
 
+@SLOW_ON_CORE_BACKENDS
 def test_sample_and_decode_over_chords(tiny_chords_preset, tiny_preset, tmp_path):
     import numpy as np
 
@@ -123,6 +132,7 @@ def test_sample_and_decode_over_chords(tiny_chords_preset, tiny_preset, tmp_path
     assert "conditioned on controls (drum hits)" in hits.stderr
 
 
+@SLOW_ON_CORE_BACKENDS
 def test_interpolate_with_chords_and_similar(tiny_chords_preset, melodies, tmp_path):
     result = run_cli("interpolate", "--model", tiny_chords_preset, "--from", melodies["a"], "--to", melodies["b"],
                      "--steps", 3, "--chords", "Dm", "G", "--no-audio", "--output", tmp_path / "i")  # fmt: skip
@@ -135,6 +145,7 @@ def test_interpolate_with_chords_and_similar(tiny_chords_preset, melodies, tmp_p
     assert _chords(tmp_path / "v" / "variation_01.mid") == [("E", 0.0)]
 
 
+@SLOW_ON_CORE_BACKENDS
 def test_interpolate_grid(tiny_preset, melodies, tmp_path):
     import numpy as np
 

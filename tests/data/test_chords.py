@@ -102,3 +102,14 @@ def test_chords_for_event_lists_and_add_chords():
         (0.5, "C"),
         (1.0, "Am"),
     ]
+
+
+def test_resolve_chord_encoding_accepts_names_and_encodings():
+    assert chords.resolve_chord_encoding(None) == (None, None)
+    encoding, name = chords.resolve_chord_encoding("triad")
+    assert name == "triad" and type(encoding) is chords.CHORD_ENCODINGS["triad"]
+    assert chords.resolve_chord_encoding(encoding) == (encoding, "triad")
+    with pytest.raises(ValueError, match="chord_encoding must be None, one of"):
+        chords.resolve_chord_encoding(3)
+    with pytest.raises(ValueError, match="Unknown chord encoding 'nope'"):
+        chords.resolve_chord_encoding("nope")

@@ -19,7 +19,7 @@ from keras_musicvae.data import converter_for_preset
 from keras_musicvae.data import midi_io
 from keras_musicvae.data import pipeline
 from keras_musicvae.data import sequence_checks
-from keras_musicvae.data.fuzz import vlq
+from keras_musicvae.data.midi_mutations import vlq
 from keras_musicvae.data.melody import MelodyConverter
 
 # One converter per family (chords: melody and multi-instrument with chords).

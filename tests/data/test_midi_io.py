@@ -6,7 +6,6 @@ import pathlib
 import mido
 import note_seq
 import numpy as np
-import pretty_midi
 import pytest
 
 from keras_musicvae.data import midi_io
@@ -114,13 +113,6 @@ def test_fast_reader_matches_note_seq_on_tricky_events(tmp_path):
     ns = midi_io.read_midi(path)
     assert {n.is_drum for n in ns.notes} == {False, True}
     assert {n.program for n in ns.notes if not n.is_drum} == {0, 40}
-
-
-def test_key_numbers_match_pretty_midi():
-    from mido.midifiles import meta
-
-    for name in meta._key_signature_decode.values():
-        assert midi_io._key_number(name) == pretty_midi.key_name_to_key_number(name), name
 
 
 def test_odd_files_fall_back_to_note_seq(tmp_path):

@@ -146,3 +146,23 @@ def test_very_short_lengths(length):
         bidirectional_encoder(inputs, encoder_weights(encoder), [length]),
         atol=ATOL,
     )
+
+
+def test_input_dim_comes_from_the_first_call_when_not_given():
+    # Keras' build contract: no input_dim, the depth is read from the inputs.
+    inputs = np.random.default_rng(0).normal(size=(2, 6, 5)).astype("float32")
+    encoder = BidirectionalEncoder([4, 3])
+    output = to_numpy(encoder(ops.convert_to_tensor(inputs)))
+    assert encoder.input_dim == 5 and output.shape == (2, 6)
+    # The same weights in a layer given input_dim compute the same output.
+    explicit = _encoder(units=(4, 3), input_dim=5)
+    explicit.set_weights(encoder.get_weights())
+    np.testing.assert_allclose(_run(explicit, inputs), output, atol=ATOL)
+    assert BidirectionalEncoder.from_config(encoder.get_config()).input_dim == 5
+
+
+def test_a_build_shape_that_contradicts_input_dim_is_refused():
+    with pytest.raises(ValueError, match=r"made for inputs of depth 5.*depth 7"):
+        BidirectionalEncoder([4], 5, name="enc").build((None, None, 7))
+    with pytest.raises(ValueError, match="input_dim="):
+        BidirectionalEncoder([4]).build()

@@ -128,3 +128,13 @@ def test_config_round_trip():
     clone.set_weights(encoder.get_weights())
     inputs = tensor(rng.normal(size=(2, 12, 2)))
     np.testing.assert_allclose(to_numpy(_call(clone, inputs)), to_numpy(_call(encoder, inputs)), atol=0)
+
+
+def test_input_dim_comes_from_the_first_call_when_not_given():
+    inputs = np.random.default_rng(1).normal(size=(2, 12, 2)).astype("float32")
+    encoder = HierarchicalEncoder([3], [4, 3])
+    output = to_numpy(encoder(tensor(inputs)))
+    assert encoder.input_dim == 2 and encoder.levels[0].input_dim == 2 and output.shape == (2, 6)
+    explicit = _encoder()
+    explicit.set_weights(encoder.get_weights())
+    np.testing.assert_allclose(to_numpy(_call(explicit, tensor(inputs))), output, atol=ATOL)

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from keras_musicvae.layers.latent_head import LatentHead
 from keras_musicvae.layers.latent_head import kl_divergence
@@ -93,3 +94,12 @@ def test_config_round_trip():
     head = LatentHead(8, 6, name="latent")
     clone = run_serialization_test(head)
     assert (clone.z_size, clone.input_dim, clone.name) == (8, 6, "latent")
+
+
+def test_input_dim_comes_from_the_first_call_when_not_given():
+    head = LatentHead(3)
+    mu, sigma = head(tensor(np.ones((2, 6), "float32")))
+    assert head.input_dim == 6 and tuple(mu.shape) == (2, 3) and tuple(sigma.shape) == (2, 3)
+    assert tuple(head.mu_kernel.shape) == (6, 3)
+    with pytest.raises(ValueError, match=r"'latent' was made for inputs of depth 4"):
+        LatentHead(3, 4, name="latent").build((None, 6))

@@ -157,6 +157,23 @@ def test_compute_loss_uses_the_global_step(flat_batch):
     assert int(to_numpy(model.global_step)) == 20  # evaluation does not advance it
 
 
+def test_the_training_forward_pass_owns_the_step(flat_batch):
+    """The step counter advances in the training forward pass only, whose
+    step the loss then reads; computing a loss changes no state."""
+    model = _randomize(tiny_music_vae(free_bits=0.0, max_beta=0.5, beta_rate=0.9), seed=3)
+    model.global_step.assign(20)
+    outputs = model(flat_batch, training=True)
+    assert int(to_numpy(outputs["step"])) == 20
+    assert int(to_numpy(model.global_step)) == 21
+    outputs["z"] = outputs["mu"]  # the numbers below are those of z = mu
+    outputs["logits"] = model(flat_batch)["logits"]
+    loss = float(model.compute_loss(x=flat_batch, y_pred=outputs))
+    assert loss == pytest.approx(_numpy_loss(model, flat_batch, 20)["loss"], rel=1e-5)
+    assert int(to_numpy(model.global_step)) == 21
+    assert "step" not in model(flat_batch)  # inference: no step, no advance
+    assert int(to_numpy(model.global_step)) == 21
+
+
 def test_hierarchical_forward_pass_equals_numpy():
     """Conductor + bar decoder; the decoder inputs are shifted over the whole
     sequence, so segment i > 0 starts from the last target of segment i - 1."""
