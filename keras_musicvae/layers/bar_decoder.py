@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_musicvae.layers import torch_lstm
 from keras_musicvae.layers.initial_state import InitialStateDense
 from keras_musicvae.layers.lstm import LSTMStack
 from keras_musicvae.layers.precision import compute_weight
@@ -172,7 +173,12 @@ class BarDecoder(keras.layers.Layer):
     # -- teacher forcing -----------------------------------------------------
     def call(self, decoder_inputs, conditioning, controls=None, training=False):
         states = self.initial_state(conditioning)
-        if training and self.dropout_rate > 0:
+        # The whole first-layer input, when dropout is drawn over it or when
+        # PyTorch's own LSTM projects it (torch_lstm.py); else the cheaper
+        # sum of the blocks' projections (z's once per sequence).
+        if (training and self.dropout_rate > 0) or torch_lstm.is_available(
+            self.compute_dtype, training, self.dropout_rate
+        ):
             num_steps = ops.shape(decoder_inputs)[1]
             parts = [
                 decoder_inputs,

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_musicvae.layers import torch_lstm
 from keras_musicvae.layers.lstm import add_lstm_weights
 from keras_musicvae.layers.lstm import check_lstm_initializer
 from keras_musicvae.layers.lstm import input_dropout
@@ -79,6 +80,11 @@ class BidirectionalEncoder(keras.layers.Layer):
             mask = ops.arange(num_steps)[None, :] < ops.cast(lengths, "int32")[:, None]
             masks = [mask, ops.flip(mask, axis=1)]
         x = inputs
+        if torch_lstm.is_available(self.compute_dtype, training, self.dropout_rate):
+            # PyTorch's own LSTM runs the time loops (see torch_lstm.py).
+            for weights in self.direction_weights:
+                x, ((h_fw, _), (h_bw, _)) = torch_lstm.run(x, [weights["fw"], weights["bw"]], None, lengths)
+            return ops.concatenate([h_fw, h_bw], axis=-1)
         for i, units in enumerate(self.units):
             fw_kernel, fw_recurrent, fw_bias = (
                 compute_weight(self, w) for w in self.direction_weights[i]["fw"]

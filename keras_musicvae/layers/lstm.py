@@ -29,6 +29,7 @@ under a half-precision policy (see `lstm_recurrence.py` and `precision.py`).
 import keras
 from keras import ops
 
+from keras_musicvae.layers import torch_lstm
 from keras_musicvae.layers.lstm_recurrence import lstm_gates
 from keras_musicvae.layers.lstm_recurrence import lstm_recurrence  # noqa: F401 (re-export)
 from keras_musicvae.layers.precision import compute_weight
@@ -258,6 +259,17 @@ class LSTMStack(keras.layers.Layer):
             initial_state = self.zero_state(batch_size, inputs.dtype)
         x = inputs
         final_states = []
+        if (
+            mask is None
+            and first_layer_projection is None
+            and torch_lstm.is_available(self.compute_dtype, training, self.dropout_rate)
+        ):
+            # PyTorch's own LSTM runs the time loop (see torch_lstm.py).
+            for k in range(len(self.units)):
+                weights = (self.kernels[k], self.recurrent_kernels[k], self.biases[k])
+                x, (state,) = torch_lstm.run(x, [weights], [initial_state[k]])
+                final_states.append(state)
+            return x, final_states
         masks = None if mask is None else [mask]
         for k in range(len(self.units)):
             if k == 0 and first_layer_projection is not None:
