@@ -124,6 +124,8 @@ class FastMidiReader:
             while pos != end:
                 if pos > end:
                     raise _Fallback  # overran the chunk: leave it to mido
+                # The delta time: `_read_variable_int`, inlined in this
+                # per-event loop (a method call per event costs ~10%).
                 byte = data[pos]
                 pos += 1
                 delta = byte & 0x7F
