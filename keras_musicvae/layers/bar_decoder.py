@@ -7,6 +7,7 @@ from keras_musicvae.layers import torch_lstm
 from keras_musicvae.layers.initial_state import InitialStateDense
 from keras_musicvae.layers.lstm import LSTMStack
 from keras_musicvae.layers.precision import compute_weight
+from keras_musicvae.layers.step_projection import StepProjection
 from keras_musicvae.utils.building import build_once
 
 
@@ -111,12 +112,19 @@ class BarDecoder(keras.layers.Layer):
     def step_params(self):
         """The LSTM's and the head's weights in the compute dtype, read once
         before a step loop (see `LSTMStack.step_params`)."""
-        return {"lstm": self.lstm.step_params(), "head": self.head.step_params()}
+        lstm = self.lstm.step_params()
+        return {
+            "lstm": lstm,
+            "head": self.head.step_params(),
+            "token": StepProjection(lstm.kernels[0][: self.token_depth]),
+        }
 
     def token_projection(self, tokens, params=None):
         """`tokens @ kernel[token rows]`: `[..., D]` -> `[..., 4H_0]`."""
         tokens = ops.cast(tokens, self.compute_dtype)
-        return ops.matmul(tokens, self._kernel_blocks(params)[0])
+        if params is not None:
+            return params["token"](tokens)
+        return ops.matmul(tokens, self._kernel_blocks()[0])
 
     def conditioning_projection(self, conditioning):
         """`conditioning @ kernel[conditioning rows] + bias`, `[..., 4H_0]`."""

@@ -26,6 +26,8 @@ Precision: products in the layer's compute dtype, cell state in float32
 under a half-precision policy (see `lstm_recurrence.py` and `precision.py`).
 """
 
+from typing import NamedTuple
+
 import keras
 from keras import ops
 
@@ -33,9 +35,27 @@ from keras_musicvae.layers import torch_lstm
 from keras_musicvae.layers.lstm_recurrence import lstm_gates
 from keras_musicvae.layers.lstm_recurrence import lstm_recurrence  # noqa: F401 (re-export)
 from keras_musicvae.layers.precision import compute_weight
+from keras_musicvae.layers.step_projection import StepProjection
 
 
 LSTM_INITIALIZERS = ("keras", "magenta")
+
+
+class LSTMStepWeights(NamedTuple):
+    """An `LSTMStack`'s weights prepared for a step loop (`step_params`).
+
+    Attributes:
+        kernels, recurrent_kernels, biases: per layer, in the compute dtype.
+        input_projections: per layer, `StepProjection(kernel, bias)` (None
+            for layer 0, whose input projection the caller assembles).
+        recurrent_projections: per layer, `StepProjection(recurrent_kernel)`.
+    """
+
+    kernels: list
+    recurrent_kernels: list
+    biases: list
+    input_projections: list
+    recurrent_projections: list
 
 
 def check_lstm_initializer(name):
@@ -151,17 +171,24 @@ class LSTMStack(keras.layers.Layer):
         ]
 
     def step_params(self):
-        """The weights in the compute dtype: `(kernels, recurrent_kernels,
-        biases)` lists.
+        """The weights in the compute dtype, for a step loop (`LSTMStepWeights`).
 
         A step loop reads them once, before the loop, and passes them to
         `step`: under a mixed policy the float32 variables are then cast to
-        the compute dtype once per sequence, not once per step.
+        the compute dtype once per sequence, not once per step, and the
+        per-step products are prepared once (`step_projection.py`).
         """
-        return (
-            [compute_weight(self, w) for w in self.kernels],
-            [compute_weight(self, w) for w in self.recurrent_kernels],
-            [compute_weight(self, w) for w in self.biases],
+        kernels = [compute_weight(self, w) for w in self.kernels]
+        recurrent_kernels = [compute_weight(self, w) for w in self.recurrent_kernels]
+        biases = [compute_weight(self, w) for w in self.biases]
+        return LSTMStepWeights(
+            kernels,
+            recurrent_kernels,
+            biases,
+            # Layer 0's input is projected by the caller (it is assembled
+            # from blocks, see `BarDecoder`).
+            [None] + [StepProjection(k, b) for k, b in zip(kernels[1:], biases[1:])],
+            [StepProjection(k) for k in recurrent_kernels],
         )
 
     def input_projection(self, inputs, layer=0, params=None):
@@ -169,8 +196,10 @@ class LSTMStack(keras.layers.Layer):
         if params is None:
             kernel = compute_weight(self, self.kernels[layer])
             bias = compute_weight(self, self.biases[layer])
+        elif layer > 0:
+            return params.input_projections[layer](inputs)
         else:
-            kernel, bias = params[0][layer], params[2][layer]
+            kernel, bias = params.kernels[layer], params.biases[layer]
         return ops.matmul(inputs, kernel) + bias
 
     def step(self, layer0_gate_inputs, states, params=None, dropout_masks=None):
@@ -201,7 +230,7 @@ class LSTMStack(keras.layers.Layer):
                 if dropout_masks is not None:
                     layer_input = layer_input * dropout_masks[k]
                 gate_inputs = self.input_projection(layer_input, k, params)
-            h, c = lstm_gates(gate_inputs + ops.matmul(h, params[1][k]), c)
+            h, c = lstm_gates(gate_inputs + params.recurrent_projections[k](h), c)
             new_states.append((h, c))
         return new_states[-1][0], new_states
 

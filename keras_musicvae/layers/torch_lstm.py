@@ -42,18 +42,31 @@ def is_available(compute_dtype, training=False, dropout_rate=0.0):
         training: whether the call is in training mode.
         dropout_rate: the layer's input dropout (drawn only in training).
     """
-    if keras.backend.backend() != "torch" or _disabled_depth:
-        return False
-    if os.environ.get(ENVIRONMENT_VARIABLE, "1").strip().lower() in ("0", "false", "no", "off"):
+    if not fast_paths_enabled():
         return False
     if keras.backend.standardize_dtype(compute_dtype) != "float32":
         return False
     return not (training and dropout_rate > 0)
 
 
+def fast_paths_enabled():
+    """Whether PyTorch's own kernels may replace the generic loops: on the
+    torch backend, unless `KERAS_MUSICVAE_TORCH_LSTM=0` or `disabled()`
+    says otherwise (this switch also governs `torch_linear.py`)."""
+    if keras.backend.backend() != "torch" or _disabled_depth:
+        return False
+    return os.environ.get(ENVIRONMENT_VARIABLE, "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+
+
 @contextlib.contextmanager
 def disabled():
-    """Within the block, every recurrence takes the generic loop (for comparisons)."""
+    """Within the block, every recurrence and step projection takes the
+    generic path (for comparisons)."""
     global _disabled_depth
     _disabled_depth += 1
     try:

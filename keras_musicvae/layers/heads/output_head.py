@@ -26,6 +26,7 @@ from keras import ops
 
 from keras_musicvae.layers.precision import accumulation_dtype
 from keras_musicvae.layers.precision import compute_weight
+from keras_musicvae.layers.step_projection import StepProjection
 
 
 class OutputHead(keras.layers.Layer):
@@ -80,13 +81,18 @@ class OutputHead(keras.layers.Layer):
         self.built = True
 
     def step_params(self):
-        """`(kernel, bias)` in the compute dtype (read once per step loop)."""
-        return compute_weight(self, self.kernel), compute_weight(self, self.bias)
+        """The projection as a `StepProjection`, its weights read in the
+        compute dtype once per step loop."""
+        return StepProjection(compute_weight(self, self.kernel), compute_weight(self, self.bias))
 
     def project(self, hidden, params=None):
         """The projection with given `step_params()` (None: read them)."""
-        kernel, bias = self.step_params() if params is None else params
-        return ops.matmul(ops.cast(hidden, self.compute_dtype), kernel) + bias
+        hidden = ops.cast(hidden, self.compute_dtype)
+        if params is None:
+            return ops.matmul(hidden, compute_weight(self, self.kernel)) + compute_weight(
+                self, self.bias
+            )
+        return params(hidden)
 
     def call(self, hidden):
         """`[..., input_dim]` -> logits `[..., logits_depth]` (compute dtype)."""

@@ -1,0 +1,94 @@
+"""`torch_linear`: oneDNN's prepacked products give `keras.ops.matmul`'s numbers.
+
+The path selection runs here as in sampling: under `torch.no_grad()` a
+`StepProjection` packs its kernel, with autograd on (training) or inside
+`torch_lstm.disabled()` it does not, and a model's `decode` gives the same
+logits and greedy tokens either way.
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_musicvae.layers import torch_linear
+from keras_musicvae.layers import torch_lstm
+from keras_musicvae.layers.step_projection import StepProjection
+
+from testing import tensor
+from testing import tiny_music_vae
+
+ON_TORCH = keras.backend.backend() == "torch"
+needs_torch = pytest.mark.skipif(not ON_TORCH, reason="oneDNN's prepacked product is the torch backend's path only")
+
+
+def _arrays(seed=0, rows=8, depth=24, units=40):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(s).astype("float32") for s in ((rows, depth), (depth, units), (units,)))
+
+
+def test_off_torch_the_path_is_never_taken():
+    if ON_TORCH:
+        pytest.skip("checked on TensorFlow and JAX")
+    assert not torch_linear.is_available(tensor(np.zeros((2, 3))))
+
+
+@needs_torch
+def test_the_path_is_taken_only_without_autograd_and_with_the_switch_on(monkeypatch):
+    import torch
+
+    kernel = tensor(np.zeros((4, 8)))
+    assert not torch_linear.is_available(kernel)  # autograd on: training keeps keras.ops
+    with torch.no_grad():
+        assert torch_linear.is_available(kernel)
+        assert torch_linear.is_available(ops.cast(kernel, "bfloat16"))
+        assert not torch_linear.is_available(ops.cast(kernel, "float16"))
+        with torch_lstm.disabled():
+            assert not torch_linear.is_available(kernel)
+        monkeypatch.setenv(torch_lstm.ENVIRONMENT_VARIABLE, "0")
+        assert not torch_linear.is_available(kernel)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-5), ("bfloat16", 2e-2)])
+def test_packed_products_match_the_matrix_product(dtype, tolerance):
+    import torch
+
+    inputs, kernel, bias = _arrays()
+    inputs, kernel, bias = (ops.cast(tensor(x), dtype) for x in (inputs, kernel, bias))
+    with torch.no_grad():
+        projection = StepProjection(kernel, bias)
+        assert projection._packed is not None
+        packed = projection(inputs)
+        with torch_lstm.disabled():
+            generic = StepProjection(kernel, bias)(inputs)
+    assert packed.dtype == generic.dtype
+    assert not packed.requires_grad
+    scale = float(ops.max(ops.abs(ops.cast(generic, "float32"))))
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(ops.cast(packed, "float32")),
+        ops.convert_to_numpy(ops.cast(generic, "float32")),
+        atol=tolerance * scale,
+    )
+
+
+@needs_torch
+def test_decode_gives_the_generic_loops_logits_and_tokens(monkeypatch):
+    model = tiny_music_vae(max_seq_len=32, dec_rnn_size=[16, 16], z_size=6)
+    z = np.random.default_rng(1).standard_normal((4, 6)).astype("float32")
+    calls = []
+    original = torch_linear.PackedProjection.__call__
+
+    def counted(self, inputs):
+        calls.append(1)
+        return original(self, inputs)
+
+    monkeypatch.setattr(torch_linear.PackedProjection, "__call__", counted)
+    fast_tokens, fast_logits = model.decode(z, temperature=0.0, return_logits=True)
+    # Per step: the token rows, 2 recurrent kernels, layer 1's input kernel, the head.
+    assert len(calls) == 32 * 5
+    with torch_lstm.disabled():
+        tokens, logits = model.decode(z, temperature=0.0, return_logits=True)
+    assert len(calls) == 32 * 5
+    np.testing.assert_allclose(fast_logits, logits, atol=1e-5)
+    np.testing.assert_array_equal(fast_tokens, tokens)
