@@ -114,15 +114,16 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_one(name):
-    """Runs one workload in this process; prints a JSON line."""
+def run_one(name, dtype="float32"):
+    """Runs one workload in this process with our models in dtype policy
+    `dtype`; prints a JSON line."""
     import keras
     import numpy as np
 
     import keras_musicvae
 
     preset, what, size, warmup, repeats = WORKLOADS[name]
-    model = keras_musicvae.MusicVAE.from_preset(preset, load_weights=False)
+    model = keras_musicvae.MusicVAE.from_preset(preset, load_weights=False, dtype=dtype)
     times, cpu_times = [], []
     if what == "train":
         model.compile()
@@ -156,6 +157,7 @@ def run_one(name):
     result = {
         "workload": name,
         "backend": keras.backend.backend(),
+        "dtype": dtype,
         "preset": preset,
         "what": what,
         "batch": size,
@@ -192,10 +194,15 @@ def main():
     parser.add_argument("--json-out")
     parser.add_argument("--timeout", type=int, default=1800)
     parser.add_argument("--magenta-python", help="python of a Magenta 2.1.4 venv (side by side)")
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        help="dtype policy of our models: float32, bfloat16 (inference), mixed_bfloat16 (training)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        run_one(args.one)
+        run_one(args.one, args.dtype)
         return
     results = []
     for workload in args.workloads.split(","):
@@ -208,7 +215,7 @@ def main():
             print_result(result)
         for backend in args.backends.split(","):
             env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-            cmd = [sys.executable, __file__, "--one", workload]
+            cmd = [sys.executable, __file__, "--one", workload, "--dtype", args.dtype]
             start = time.perf_counter()
             try:
                 proc = subprocess.run(

@@ -27,7 +27,7 @@ WORKLOADS = {
         "cat_mel_2bar_small", "train", 64, "mixed_bfloat16", "tensorflow,torch", 2, 6,
     ),
     "sample_hierdec_trio_16bar_n8": (
-        "hierdec_trio_16bar", "sample", 8, "bfloat16", "tensorflow", 1, 3,
+        "hierdec_trio_16bar", "sample", 8, "bfloat16", "tensorflow,torch", 1, 3,
     ),
 }
 

@@ -1,6 +1,7 @@
 """Size, speed and accuracy cost of quantized TF Lite files of a trained model.
 
-For each model it exports three TF Lite files (float32, float16 and
+For each model it loads the Keras model a second time under the `bfloat16`
+dtype policy, exports three TF Lite files (float32, float16 and
 dynamic-range int8 weights, `export_tflite(..., quantization=...)`) with the
 batch size `--batch`, and measures against the float32 Keras model
 (TensorFlow backend), on held-out MIDI data converted with the model's
@@ -40,6 +41,7 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "keras_musicvae" / "corpus" / "freedoom" / "eval"
 VARIANTS = ("float32", "float16", "int8")
+LABELS = {"keras": "Keras float32", "keras_bfloat16": "Keras bfloat16 (2 bytes x parameters)"}
 
 
 def parse_args(argv=None):
@@ -175,6 +177,9 @@ def benchmark(folder, args, scratch):
     runners = {"keras": KerasRunner(model)}
     weights = pathlib.Path(folder) / "model.weights.h5"
     sizes = {"keras": os.path.getsize(weights) if weights.exists() else 4 * model.count_params()}
+    # The same weights under the `bfloat16` dtype policy (weights and products in bfloat16).
+    runners["keras_bfloat16"] = KerasRunner(MusicVAE.from_preset(folder, dtype="bfloat16"))
+    sizes["keras_bfloat16"] = 2 * model.count_params()
     for variant in VARIANTS:
         quantization = None if variant == "float32" else variant
         path = pathlib.Path(scratch) / f"model_{variant}.tflite"
@@ -202,7 +207,7 @@ def benchmark(folder, args, scratch):
         print(f"\n| variant | file MB | decode ms (batch {args.batch}) | speed vs f32 TF Lite | speed vs Keras |")
         print("| --- | --- | --- | --- | --- |")
         for name in runners:
-            label = "Keras float32 (4 bytes x parameters)" if name == "keras" else f"TF Lite {name}"
+            label = LABELS.get(name, f"TF Lite {name}")
             print(
                 f"| {label} | {sizes[name] / 1e6:.1f} | {latency[name] * 1e3:.0f} "
                 f"| {latency['float32'] / latency[name]:.2f}x | {latency['keras'] / latency[name]:.2f}x |"
@@ -233,7 +238,7 @@ def benchmark(folder, args, scratch):
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, size, ms, vs_lite, vs_keras, agree, sampled, forced in rows:
-        label = "Keras float32 (weights .h5)" if name == "keras" else f"TF Lite {name}"
+        label = LABELS.get(name, f"TF Lite {name}")
         print(
             f"| {label} | {size:.2f} | {ms:.1f} | {vs_lite:.2f}x | {vs_keras:.2f}x | {agree:.4f} "
             f"| {sampled:.4f} | {forced:.4f} |"
