@@ -28,11 +28,7 @@ class StepProjection:
     def __init__(self, kernel, bias=None):
         self.kernel = kernel
         self.bias = bias
-        self._packed = (
-            torch_linear.PackedProjection(kernel, bias)
-            if torch_linear.is_available(kernel)
-            else None
-        )
+        self._packed = torch_linear.pack(kernel, bias)
 
     def __call__(self, inputs):
         """`[..., K]` -> `[..., N]`."""

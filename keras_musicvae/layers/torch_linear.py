@@ -47,6 +47,18 @@ def is_available(kernel):
     return keras.backend.standardize_dtype(kernel.dtype) in _PACKED_DTYPES
 
 
+def pack(kernel, bias=None):
+    """A `PackedProjection` of `kernel` (and `bias`) where the path is
+    available (`is_available`), else None; also None where oneDNN refuses to
+    reorder the weights (a PyTorch build whose oneDNN lacks the op)."""
+    if not is_available(kernel):
+        return None
+    try:
+        return PackedProjection(kernel, bias)
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return None
+
+
 class PackedProjection:
     """`x @ kernel + bias` with the kernel reordered once for oneDNN.
 

@@ -50,6 +50,25 @@ def test_the_path_is_taken_only_without_autograd_and_with_the_switch_on(monkeypa
 
 
 @needs_torch
+def test_a_pytorch_without_the_op_falls_back_to_the_matrix_product(monkeypatch):
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("no oneDNN reorder in this build")
+
+    monkeypatch.setattr(torch_linear.PackedProjection, "__init__", refuse)
+    inputs, kernel, bias = (tensor(x) for x in _arrays())
+    with torch.no_grad():
+        projection = StepProjection(kernel, bias)
+        assert projection._packed is None
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(projection(inputs)),
+            ops.convert_to_numpy(ops.matmul(inputs, kernel) + bias),
+            rtol=1e-6,
+        )
+
+
+@needs_torch
 @pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-5), ("bfloat16", 2e-2)])
 def test_packed_products_match_the_matrix_product(dtype, tolerance):
     import torch
