@@ -21,6 +21,8 @@ import tensorflow as tf
 from keras_musicvae.export.spec import GUMBEL
 from keras_musicvae.layers.heads.output_head import GUMBEL_UNIFORM_RANGE
 from keras_musicvae.layers.heads.output_head import LOGISTIC_UNIFORM_RANGE
+from keras_musicvae.layers.heads.output_head import gumbel_from_uniform
+from keras_musicvae.layers.heads.output_head import logistic_from_uniform
 from keras_musicvae.layers.heads.output_head import STREAM_SEED_STRIDE
 
 #: Second element of the stateless seed of the prior draw in `sample`.
@@ -35,16 +37,6 @@ def stateless_seed(seed, salt, offset=0):
     return tf.stack([seed, tf.constant(salt, tf.int32)])
 
 
-def gumbel_from_uniform(uniform):
-    """Gumbel(0, 1) noise from uniforms in (0, 1)."""
-    return -tf.math.log(-tf.math.log(uniform))
-
-
-def logistic_from_uniform(uniform):
-    """Logistic(0, 1) noise from uniforms in (0, 1)."""
-    return tf.math.log(uniform) - tf.math.log1p(-uniform)
-
-
 def head_noise(kind, shape, seed_pair):
     """Noise of one head.
 
@@ -56,8 +48,8 @@ def head_noise(kind, shape, seed_pair):
     Returns:
         float32 tensor of `shape`.
     """
-    # The same uniforms and transforms as the heads' `gumbel_noise` /
-    # `logistic_noise`, in TensorFlow ops (the graph's seed is a tensor).
+    # The heads' uniforms (drawn here with TensorFlow's stateless op: the
+    # graph's seed is a tensor) and the heads' own transforms.
     minval, maxval = GUMBEL_UNIFORM_RANGE if kind == GUMBEL else LOGISTIC_UNIFORM_RANGE
     uniform = tf.random.stateless_uniform(shape, seed_pair, minval=minval, maxval=maxval, dtype=tf.float32)
     return gumbel_from_uniform(uniform) if kind == GUMBEL else logistic_from_uniform(uniform)

@@ -156,18 +156,30 @@ GUMBEL_UNIFORM_RANGE = (1e-20, 1.0)
 LOGISTIC_UNIFORM_RANGE = (1e-7, 1.0 - 1e-7)
 
 
-def gumbel_noise(shape, seed, dtype="float32"):
-    """Gumbel(0, 1) noise `-log(-log(u))` (categorical sampling)."""
-    minval, maxval = GUMBEL_UNIFORM_RANGE
-    uniform = keras.random.uniform(shape, minval=minval, maxval=maxval, seed=seed, dtype=dtype)
+def gumbel_from_uniform(uniform):
+    """Gumbel(0, 1) noise `-log(-log(u))` from uniforms `u` in
+    `GUMBEL_UNIFORM_RANGE` (also used by the export graphs)."""
     return -ops.log(-ops.log(uniform))
 
 
+def logistic_from_uniform(uniform):
+    """Logistic(0, 1) noise `log(u) - log(1 - u)` from uniforms `u` in
+    `LOGISTIC_UNIFORM_RANGE` (also used by the export graphs)."""
+    return ops.log(uniform) - ops.log1p(-uniform)
+
+
+def gumbel_noise(shape, seed, dtype="float32"):
+    """Gumbel(0, 1) noise (categorical sampling)."""
+    minval, maxval = GUMBEL_UNIFORM_RANGE
+    uniform = keras.random.uniform(shape, minval=minval, maxval=maxval, seed=seed, dtype=dtype)
+    return gumbel_from_uniform(uniform)
+
+
 def logistic_noise(shape, seed, dtype="float32"):
-    """Logistic(0, 1) noise `log(u) - log(1 - u)` (Bernoulli sampling)."""
+    """Logistic(0, 1) noise (Bernoulli sampling)."""
     minval, maxval = LOGISTIC_UNIFORM_RANGE
     uniform = keras.random.uniform(shape, minval=minval, maxval=maxval, seed=seed, dtype=dtype)
-    return ops.log(uniform) - ops.log1p(-uniform)
+    return logistic_from_uniform(uniform)
 
 
 def argmax_one_hot(scores, depth, dtype=None):
