@@ -44,6 +44,7 @@ import pathlib
 from keras_musicvae.export.backend import require_tensorflow_backend
 from keras_musicvae.export.files import atomic_destination
 from keras_musicvae.export.spec import ExportSpec
+from keras_musicvae.layers import cudnn_lstm
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,9 @@ def build_serving_module(model, max_batch=None):
     module.sample = graphs.sample_function()
     module.interpolate = graphs.interpolate_function()
     module.interpolate_grid = graphs.interpolate_grid_function()
-    signatures = {name: getattr(module, name).get_concrete_function() for name in SIGNATURES}
+    # Traced without cuDNN's GPU-only LSTM op: the graphs serve on any device.
+    with cudnn_lstm.disabled():
+        signatures = {name: getattr(module, name).get_concrete_function() for name in SIGNATURES}
     signatures["serving_default"] = signatures["decode"]
     return module, signatures
 
@@ -116,7 +119,7 @@ def export_saved_model(model, path, *, max_batch=None, overwrite=False):
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
     module, signatures = build_serving_module(model, max_batch=max_batch)
-    with atomic_destination(path, overwrite=overwrite) as staging:
+    with atomic_destination(path, overwrite=overwrite) as staging, cudnn_lstm.disabled():
         tf.saved_model.save(module, str(staging), signatures=signatures)
     logger.info("Wrote SavedModel %s (signatures: %s).", path, ", ".join(sorted(signatures)))
     return path

@@ -45,6 +45,7 @@ from keras_musicvae.export.backend import require_tensorflow_backend
 from keras_musicvae.export.files import atomic_destination
 from keras_musicvae.export.spec import GUMBEL
 from keras_musicvae.export.spec import ExportSpec
+from keras_musicvae.layers import cudnn_lstm
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +127,11 @@ def _tflite_module(model, spec, batch_size):
     module.model_variables = [v.value for v in model.weights]
     module.encode = tf.function(encode, input_signature=encode_signature)
     module.decode = tf.function(decode, input_signature=decode_signature)
-    signatures = {
-        "encode": module.encode.get_concrete_function(),
-        "decode": module.decode.get_concrete_function(),
-    }
+    with cudnn_lstm.disabled():  # TF Lite has no cuDNN op
+        signatures = {
+            "encode": module.encode.get_concrete_function(),
+            "decode": module.decode.get_concrete_function(),
+        }
     return module, signatures
 
 

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_musicvae.layers import torch_lstm
+from keras_musicvae.layers import fused_lstm
 from keras_musicvae.layers.initial_state import InitialStateDense
 from keras_musicvae.layers.lstm import LSTMStack
 from keras_musicvae.layers.precision import compute_weight
@@ -182,11 +182,11 @@ class BarDecoder(keras.layers.Layer):
     def call(self, decoder_inputs, conditioning, controls=None, training=False):
         states = self.initial_state(conditioning)
         # The whole first-layer input, when dropout is drawn over it or when
-        # PyTorch's own LSTM projects it (torch_lstm.py); else the cheaper
+        # a fused LSTM kernel projects it (fused_lstm.py); else the cheaper
         # sum of the blocks' projections (z's once per sequence).
-        if (training and self.dropout_rate > 0) or torch_lstm.is_available(
+        if (training and self.dropout_rate > 0) or fused_lstm.runner(
             self.compute_dtype, training, self.dropout_rate
-        ):
+        ) is not None:
             num_steps = ops.shape(decoder_inputs)[1]
             parts = [
                 decoder_inputs,

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_musicvae.layers import torch_lstm
+from keras_musicvae.layers import fused_lstm
 from keras_musicvae.layers.lstm import add_lstm_weights
 from keras_musicvae.layers.lstm import check_lstm_initializer
 from keras_musicvae.layers.lstm import input_dropout
@@ -50,6 +50,8 @@ class BidirectionalEncoder(keras.layers.Layer):
         self.dropout_rate = float(dropout_rate)
         self.kernel_initializer = check_lstm_initializer(kernel_initializer)
         self._seed_generator = keras.random.SeedGenerator()
+        # cuDNN's kernel (fused_lstm.py) cannot be compiled by XLA.
+        self.supports_jit = fused_lstm.supports_jit(self.compute_dtype)
 
     @property
     def output_dim(self):
@@ -80,10 +82,11 @@ class BidirectionalEncoder(keras.layers.Layer):
             mask = ops.arange(num_steps)[None, :] < ops.cast(lengths, "int32")[:, None]
             masks = [mask, ops.flip(mask, axis=1)]
         x = inputs
-        if torch_lstm.is_available(self.compute_dtype, training, self.dropout_rate):
-            # PyTorch's own LSTM runs the time loops (see torch_lstm.py).
+        fused_run = fused_lstm.runner(self.compute_dtype, training, self.dropout_rate)
+        if fused_run is not None:
+            # The backend's fused LSTM runs the time loops (see fused_lstm.py).
             for weights in self.direction_weights:
-                x, ((h_fw, _), (h_bw, _)) = torch_lstm.run(x, [weights["fw"], weights["bw"]], None, lengths)
+                x, ((h_fw, _), (h_bw, _)) = fused_run(x, [weights["fw"], weights["bw"]], None, lengths)
             return ops.concatenate([h_fw, h_bw], axis=-1)
         for i, units in enumerate(self.units):
             fw_kernel, fw_recurrent, fw_bias = (

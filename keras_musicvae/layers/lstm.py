@@ -31,7 +31,7 @@ from typing import NamedTuple
 import keras
 from keras import ops
 
-from keras_musicvae.layers import torch_lstm
+from keras_musicvae.layers import fused_lstm
 from keras_musicvae.layers.lstm_recurrence import lstm_gates
 from keras_musicvae.layers.lstm_recurrence import lstm_recurrence  # noqa: F401 (re-export)
 from keras_musicvae.layers.precision import compute_weight
@@ -148,6 +148,8 @@ class LSTMStack(keras.layers.Layer):
         self.dropout_rate = float(dropout_rate)
         self.kernel_initializer = check_lstm_initializer(kernel_initializer)
         self._seed_generator = keras.random.SeedGenerator()
+        # cuDNN's kernel (fused_lstm.py) cannot be compiled by XLA.
+        self.supports_jit = fused_lstm.supports_jit(self.compute_dtype)
 
     def build(self, input_shape):
         input_dim = int(input_shape[-1])
@@ -288,15 +290,12 @@ class LSTMStack(keras.layers.Layer):
             initial_state = self.zero_state(batch_size, inputs.dtype)
         x = inputs
         final_states = []
-        if (
-            mask is None
-            and first_layer_projection is None
-            and torch_lstm.is_available(self.compute_dtype, training, self.dropout_rate)
-        ):
-            # PyTorch's own LSTM runs the time loop (see torch_lstm.py).
+        fused_run = fused_lstm.runner(self.compute_dtype, training, self.dropout_rate)
+        if mask is None and first_layer_projection is None and fused_run is not None:
+            # The backend's fused LSTM runs the time loop (see fused_lstm.py).
             for k in range(len(self.units)):
                 weights = (self.kernels[k], self.recurrent_kernels[k], self.biases[k])
-                x, (state,) = torch_lstm.run(x, [weights], [initial_state[k]])
+                x, (state,) = fused_run(x, [weights], [initial_state[k]])
                 final_states.append(state)
             return x, final_states
         masks = None if mask is None else [mask]
