@@ -49,6 +49,9 @@ class LSTMStepWeights(NamedTuple):
         input_projections: per layer, `StepProjection(kernel, bias)` (None
             for layer 0, whose input projection the caller assembles).
         recurrent_projections: per layer, `StepProjection(recurrent_kernel)`.
+        cell: the cell update `(gate_inputs, c) -> (h, c)`:
+            `lstm_recurrence.lstm_gates`, or its PyTorch twin
+            (`torch_cell.lstm_gates`) where the products are prepacked.
     """
 
     kernels: list
@@ -56,6 +59,7 @@ class LSTMStepWeights(NamedTuple):
     biases: list
     input_projections: list
     recurrent_projections: list
+    cell: object = lstm_gates
 
 
 def check_lstm_initializer(name):
@@ -183,6 +187,13 @@ class LSTMStack(keras.layers.Layer):
         kernels = [compute_weight(self, w) for w in self.kernels]
         recurrent_kernels = [compute_weight(self, w) for w in self.recurrent_kernels]
         biases = [compute_weight(self, w) for w in self.biases]
+        recurrent_projections = [StepProjection(k) for k in recurrent_kernels]
+        cell = lstm_gates
+        if recurrent_projections[0].is_packed:
+            # The PyTorch inference path (see torch_cell.py).
+            from keras_musicvae.layers import torch_cell
+
+            cell = torch_cell.lstm_gates
         return LSTMStepWeights(
             kernels,
             recurrent_kernels,
@@ -190,7 +201,8 @@ class LSTMStack(keras.layers.Layer):
             # Layer 0's input is projected by the caller (it is assembled
             # from blocks, see `BarDecoder`).
             [None] + [StepProjection(k, b) for k, b in zip(kernels[1:], biases[1:])],
-            [StepProjection(k) for k in recurrent_kernels],
+            recurrent_projections,
+            cell,
         )
 
     def input_projection(self, inputs, layer=0, params=None):
@@ -232,7 +244,7 @@ class LSTMStack(keras.layers.Layer):
                 if dropout_masks is not None:
                     layer_input = layer_input * dropout_masks[k]
                 gate_inputs = self.input_projection(layer_input, k, params)
-            h, c = lstm_gates(gate_inputs + params.recurrent_projections[k](h), c)
+            h, c = params.cell(gate_inputs + params.recurrent_projections[k](h), c)
             new_states.append((h, c))
         return new_states[-1][0], new_states
 

@@ -30,6 +30,11 @@ class StepProjection:
         self.bias = bias
         self._packed = torch_linear.pack(kernel, bias)
 
+    @property
+    def is_packed(self):
+        """Whether the product runs on PyTorch's prepacked weights."""
+        return self._packed is not None
+
     def __call__(self, inputs):
         """`[..., K]` -> `[..., N]`."""
         if self._packed is not None:
