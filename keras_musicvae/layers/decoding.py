@@ -142,8 +142,9 @@ def run_decoding_loop(
 
     def step(carry, inputs):
         t = inputs["step"]
-        segment = t // segment_length
-        segment_start = ops.equal(t % segment_length, 0)
+        if num_segments > 1 or teacher_inputs is not None:
+            segment = t // segment_length
+            segment_start = ops.equal(t % segment_length, 0)
         new_carry = []
         for i, (stream, (carried_states, prev_token, _)) in enumerate(
             zip(per_stream, unpack_carry(carry, layer_counts))
