@@ -254,3 +254,14 @@ def run_precision_test(
                     )
         results[name] = outputs
     return results
+
+
+def assert_same_values_and_gradients(results, atol=1e-5):
+    """`results` = `[(generic_output, generic_gradients), (fused_output,
+    fused_gradients)]` (NumPy arrays): a fused kernel's output and weight
+    gradients equal the generic loop's within `atol`."""
+    (generic, generic_grads), (fused, fused_grads) = results
+    np.testing.assert_allclose(fused, generic, atol=atol)
+    assert len(fused_grads) == len(generic_grads)
+    for a, b in zip(fused_grads, generic_grads):
+        np.testing.assert_allclose(a, b, atol=atol)

@@ -137,21 +137,11 @@ def pack_params(kernel, recurrent_kernel, bias):
 def run(inputs, weights, initial_states=None, lengths=None):
     """One LSTM layer (one or two directions) over whole sequences.
 
-    The same contract as `torch_lstm.run`.
-
-    Args:
-        inputs: `[B, T, D]` float32 tensor.
-        weights: one `(kernel [D, 4H], recurrent_kernel [H, 4H], bias [4H])`
-            triple per direction (forward, then backward).
-        initial_states: None (zeros), or one `(h, c)` pair (`[B, H]` each) per
-            direction.
-        lengths: None (every sequence is full), or int `[B]`; lengths of 0
-            give zero outputs and zero final states.
-
-    Returns:
-        `(outputs, final_states)`: `[B, T, directions * H]` (the directions
-        concatenated, each output at its own time step) and one final
-        `(h, c)` pair per direction.
+    The contract (arguments, lengths, outputs) of `torch_lstm.run`, which
+    documents it: `[B, T, D]` float32 inputs, one weights triple (and
+    optionally one initial `(h, c)`) per direction, optional int `[B]`
+    lengths; returns the directions' outputs concatenated and one final
+    `(h, c)` per direction.
     """
     import tensorflow as tf
 

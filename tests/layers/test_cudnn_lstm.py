@@ -22,6 +22,7 @@ from keras_musicvae.layers.bidirectional_encoder import BidirectionalEncoder
 from keras_musicvae.layers.heads import CategoricalHead
 from keras_musicvae.layers.lstm import LSTMStack
 
+from testing import assert_same_values_and_gradients
 from testing import tensor
 
 from .numpy_reference import randomize_weights
@@ -119,14 +120,6 @@ def _values_and_gradients(layer, run, calls, monkeypatch):
     return results
 
 
-def _assert_same(results, atol=1e-5):
-    (generic, generic_grads), (fused, fused_grads) = results
-    np.testing.assert_allclose(fused, generic, atol=atol)
-    assert len(fused_grads) == len(generic_grads)
-    for a, b in zip(fused_grads, generic_grads):
-        np.testing.assert_allclose(a, b, atol=atol)
-
-
 @needs_tensorflow
 def test_bidirectional_encoder_with_lengths_including_zero(fake_gpu, monkeypatch):
     rng = np.random.default_rng(0)
@@ -135,10 +128,10 @@ def test_bidirectional_encoder_with_lengths_including_zero(fake_gpu, monkeypatch
     randomize_weights(encoder, 1)
     inputs = tensor(rng.normal(size=(5, 7, 3)).astype("float32"))
     lengths = tensor(np.array([7, 3, 1, 0, 5], "int32"))
-    _assert_same(
+    assert_same_values_and_gradients(
         _values_and_gradients(encoder, lambda: encoder(inputs, lengths=lengths), fake_gpu, monkeypatch)
     )
-    _assert_same(_values_and_gradients(encoder, lambda: encoder(inputs), fake_gpu, monkeypatch))
+    assert_same_values_and_gradients(_values_and_gradients(encoder, lambda: encoder(inputs), fake_gpu, monkeypatch))
 
 
 @needs_tensorflow
@@ -149,7 +142,7 @@ def test_lstm_stack_with_an_initial_state(fake_gpu, monkeypatch):
     randomize_weights(stack, 2)
     inputs = tensor(rng.normal(size=(2, 5, 6)).astype("float32"))
     state = [(tensor(rng.normal(size=(2, u)).astype("float32")),) * 2 for u in (4, 3)]
-    _assert_same(
+    assert_same_values_and_gradients(
         _values_and_gradients(
             stack, lambda: stack(inputs, initial_state=state)[0], fake_gpu, monkeypatch
         )
@@ -164,7 +157,7 @@ def test_bar_decoder_teacher_forcing_in_training(fake_gpu, monkeypatch):
     randomize_weights(decoder, 3)
     tokens = tensor(np.eye(6, dtype="float32")[rng.integers(0, 6, (2, 5))])
     z = tensor(rng.normal(size=(2, 3)).astype("float32"))
-    _assert_same(
+    assert_same_values_and_gradients(
         _values_and_gradients(decoder, lambda: decoder(tokens, z, training=True), fake_gpu, monkeypatch)
     )
 

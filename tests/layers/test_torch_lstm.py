@@ -18,6 +18,7 @@ from keras_musicvae.layers.bidirectional_encoder import BidirectionalEncoder
 from keras_musicvae.layers.heads import CategoricalHead
 from keras_musicvae.layers.lstm import LSTMStack
 
+from testing import assert_same_values_and_gradients
 from testing import tensor
 
 from .numpy_reference import randomize_weights
@@ -69,14 +70,6 @@ def _patched(module, name, value):
         setattr(module, name, saved)
 
 
-def _assert_same(results, atol=1e-5):
-    (generic, generic_grads), (fused, fused_grads) = results
-    np.testing.assert_allclose(fused, generic, atol=atol)
-    assert len(fused_grads) == len(generic_grads)
-    for a, b in zip(fused_grads, generic_grads):
-        np.testing.assert_allclose(a, b, atol=atol)
-
-
 @needs_torch
 def test_bidirectional_encoder_with_lengths_including_zero():
     rng = np.random.default_rng(0)
@@ -85,8 +78,8 @@ def test_bidirectional_encoder_with_lengths_including_zero():
     randomize_weights(encoder, 1)
     inputs = tensor(rng.normal(size=(5, 7, 3)).astype("float32"))
     lengths = tensor(np.array([7, 3, 1, 0, 5], "int32"))
-    _assert_same(_values_and_gradients(encoder, lambda: encoder(inputs, lengths=lengths)))
-    _assert_same(_values_and_gradients(encoder, lambda: encoder(inputs)))
+    assert_same_values_and_gradients(_values_and_gradients(encoder, lambda: encoder(inputs, lengths=lengths)))
+    assert_same_values_and_gradients(_values_and_gradients(encoder, lambda: encoder(inputs)))
 
 
 @needs_torch
@@ -97,7 +90,7 @@ def test_lstm_stack_with_an_initial_state():
     randomize_weights(stack, 2)
     inputs = tensor(rng.normal(size=(2, 5, 6)).astype("float32"))
     state = [(tensor(rng.normal(size=(2, u)).astype("float32")),) * 2 for u in (4, 3)]
-    _assert_same(_values_and_gradients(stack, lambda: stack(inputs, initial_state=state)[0]))
+    assert_same_values_and_gradients(_values_and_gradients(stack, lambda: stack(inputs, initial_state=state)[0]))
 
 
 @needs_torch
@@ -108,4 +101,4 @@ def test_bar_decoder_teacher_forcing_in_training():
     randomize_weights(decoder, 3)
     tokens = tensor(np.eye(6, dtype="float32")[rng.integers(0, 6, (2, 5))])
     z = tensor(rng.normal(size=(2, 3)).astype("float32"))
-    _assert_same(_values_and_gradients(decoder, lambda: decoder(tokens, z, training=True)))
+    assert_same_values_and_gradients(_values_and_gradients(decoder, lambda: decoder(tokens, z, training=True)))
