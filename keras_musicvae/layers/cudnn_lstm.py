@@ -38,35 +38,25 @@ by standing a reference implementation of the op's documented semantics in
 for `_cudnn_rnn`.
 """
 
-import contextlib
 import functools
-import os
 
 import keras
 
+from keras_musicvae.utils.path_switch import PathSwitch
+
 ENVIRONMENT_VARIABLE = "KERAS_MUSICVAE_CUDNN_LSTM"
-_disabled_depth = 0
+_SWITCH = PathSwitch(ENVIRONMENT_VARIABLE)
 
-
-@contextlib.contextmanager
-def disabled():
-    """Within the block (tracing included), recurrences take the generic
-    path: for graphs that must also run without a GPU (exports)."""
-    global _disabled_depth
-    _disabled_depth += 1
-    try:
-        yield
-    finally:
-        _disabled_depth -= 1
+#: Within the block (tracing included), recurrences take the generic path:
+#: for graphs that must also run without a GPU (exports).
+disabled = _SWITCH.disabled
 
 
 def is_enabled():
     """Whether the cuDNN path may run at all: the TensorFlow backend, a
     visible GPU, and `KERAS_MUSICVAE_CUDNN_LSTM` not set to 0. Layers read it
     at construction to declare that they cannot be XLA-compiled."""
-    if keras.backend.backend() != "tensorflow" or _disabled_depth:
-        return False
-    if os.environ.get(ENVIRONMENT_VARIABLE, "1").strip().lower() in ("0", "false", "no", "off"):
+    if keras.backend.backend() != "tensorflow" or not _SWITCH.is_on():
         return False
     return _gpu_available()
 

@@ -24,14 +24,14 @@ unless the environment sets `KERAS_MUSICVAE_TORCH_LSTM=0` (or a test turns
 it off with `disabled()`), which runs the generic loop instead.
 """
 
-import contextlib
 import functools
-import os
 
 import keras
 
+from keras_musicvae.utils.path_switch import PathSwitch
+
 ENVIRONMENT_VARIABLE = "KERAS_MUSICVAE_TORCH_LSTM"
-_disabled_depth = 0
+_SWITCH = PathSwitch(ENVIRONMENT_VARIABLE)
 
 
 def is_available(compute_dtype, training=False, dropout_rate=0.0):
@@ -53,26 +53,12 @@ def fast_paths_enabled():
     """Whether PyTorch's own kernels may replace the generic loops: on the
     torch backend, unless `KERAS_MUSICVAE_TORCH_LSTM=0` or `disabled()`
     says otherwise (this switch also governs `torch_linear.py`)."""
-    if keras.backend.backend() != "torch" or _disabled_depth:
-        return False
-    return os.environ.get(ENVIRONMENT_VARIABLE, "1").strip().lower() not in (
-        "0",
-        "false",
-        "no",
-        "off",
-    )
+    return keras.backend.backend() == "torch" and _SWITCH.is_on()
 
 
-@contextlib.contextmanager
-def disabled():
-    """Within the block, every recurrence and step projection takes the
-    generic path (for comparisons)."""
-    global _disabled_depth
-    _disabled_depth += 1
-    try:
-        yield
-    finally:
-        _disabled_depth -= 1
+#: Within the block, every recurrence and step projection takes the generic
+#: path (for comparisons).
+disabled = _SWITCH.disabled
 
 
 @functools.lru_cache(maxsize=None)

@@ -17,14 +17,13 @@ import pytest
 
 from keras_musicvae.layers import cudnn_lstm
 from keras_musicvae.layers import fused_lstm
-from keras_musicvae.layers.bar_decoder import BarDecoder
 from keras_musicvae.layers.bidirectional_encoder import BidirectionalEncoder
-from keras_musicvae.layers.heads import CategoricalHead
 from keras_musicvae.layers.lstm import LSTMStack
 
 from testing import assert_same_values_and_gradients
 from testing import tensor
 
+from .fused_lstm_cases import CASES
 from .numpy_reference import randomize_weights
 
 ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
@@ -121,45 +120,11 @@ def _values_and_gradients(layer, run, calls, monkeypatch):
 
 
 @needs_tensorflow
-def test_bidirectional_encoder_with_lengths_including_zero(fake_gpu, monkeypatch):
-    rng = np.random.default_rng(0)
-    encoder = BidirectionalEncoder([5, 4], 3)
-    encoder.build()
-    randomize_weights(encoder, 1)
-    inputs = tensor(rng.normal(size=(5, 7, 3)).astype("float32"))
-    lengths = tensor(np.array([7, 3, 1, 0, 5], "int32"))
-    assert_same_values_and_gradients(
-        _values_and_gradients(encoder, lambda: encoder(inputs, lengths=lengths), fake_gpu, monkeypatch)
-    )
-    assert_same_values_and_gradients(_values_and_gradients(encoder, lambda: encoder(inputs), fake_gpu, monkeypatch))
-
-
-@needs_tensorflow
-def test_lstm_stack_with_an_initial_state(fake_gpu, monkeypatch):
-    rng = np.random.default_rng(1)
-    stack = LSTMStack([4, 3])
-    stack.build((None, None, 6))
-    randomize_weights(stack, 2)
-    inputs = tensor(rng.normal(size=(2, 5, 6)).astype("float32"))
-    state = [(tensor(rng.normal(size=(2, u)).astype("float32")),) * 2 for u in (4, 3)]
-    assert_same_values_and_gradients(
-        _values_and_gradients(
-            stack, lambda: stack(inputs, initial_state=state)[0], fake_gpu, monkeypatch
-        )
-    )
-
-
-@needs_tensorflow
-def test_bar_decoder_teacher_forcing_in_training(fake_gpu, monkeypatch):
-    rng = np.random.default_rng(2)
-    decoder = BarDecoder([4, 4], CategoricalHead(6, 4), conditioning_dim=3)
-    decoder.build()
-    randomize_weights(decoder, 3)
-    tokens = tensor(np.eye(6, dtype="float32")[rng.integers(0, 6, (2, 5))])
-    z = tensor(rng.normal(size=(2, 3)).astype("float32"))
-    assert_same_values_and_gradients(
-        _values_and_gradients(decoder, lambda: decoder(tokens, z, training=True), fake_gpu, monkeypatch)
-    )
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.__name__)
+def test_the_fused_kernel_gives_the_generic_numbers(case, fake_gpu, monkeypatch):
+    layer, runs = case()
+    for run in runs:
+        assert_same_values_and_gradients(_values_and_gradients(layer, run, fake_gpu, monkeypatch))
 
 
 @needs_tensorflow
