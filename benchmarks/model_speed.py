@@ -114,9 +114,9 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_one(name, dtype="float32"):
+def run_one(name, dtype="float32", decode_quantization=None):
     """Runs one workload in this process with our models in dtype policy
-    `dtype`; prints a JSON line."""
+    `dtype` (and `decode_quantization` for sampling); prints a JSON line."""
     import keras
     import numpy as np
 
@@ -124,6 +124,8 @@ def run_one(name, dtype="float32"):
 
     preset, what, size, warmup, repeats = WORKLOADS[name]
     model = keras_musicvae.MusicVAE.from_preset(preset, load_weights=False, dtype=dtype)
+    if decode_quantization and what == "sample":
+        model.decode_quantization = decode_quantization
     times, cpu_times = [], []
     if what == "train":
         model.compile()
@@ -158,6 +160,7 @@ def run_one(name, dtype="float32"):
         "workload": name,
         "backend": keras.backend.backend(),
         "dtype": dtype,
+        "decode_quantization": decode_quantization if what == "sample" else None,
         "preset": preset,
         "what": what,
         "batch": size,
@@ -199,10 +202,15 @@ def main():
         default="float32",
         help="dtype policy of our models: float32, bfloat16 (inference), mixed_bfloat16 (training)",
     )
+    parser.add_argument(
+        "--decode-quantization",
+        choices=["int8"],
+        help="sampling workloads: MusicVAE.decode_quantization (int8: PyTorch backend only)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        run_one(args.one, args.dtype)
+        run_one(args.one, args.dtype, args.decode_quantization)
         return
     results = []
     for workload in args.workloads.split(","):
@@ -216,6 +224,8 @@ def main():
         for backend in args.backends.split(","):
             env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
             cmd = [sys.executable, __file__, "--one", workload, "--dtype", args.dtype]
+            if args.decode_quantization:
+                cmd += ["--decode-quantization", args.decode_quantization]
             start = time.perf_counter()
             try:
                 proc = subprocess.run(

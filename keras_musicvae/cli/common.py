@@ -70,6 +70,8 @@ from keras_musicvae.cli.options import INFERENCE_PRECISIONS  # noqa: F401
 from keras_musicvae.cli.options import PRECISION_HELP  # noqa: F401
 from keras_musicvae.cli.options import precision  # noqa: F401
 from keras_musicvae.cli.options import add_precision_option  # noqa: F401
+from keras_musicvae.cli.options import add_decode_quantization_option  # noqa: F401
+from keras_musicvae.cli.options import decode_quantization_of  # noqa: F401
 from keras_musicvae.cli.options import CHORDS_HELP  # noqa: F401
 from keras_musicvae.cli.options import add_chords_option  # noqa: F401
 from keras_musicvae.cli.options import add_audio_option  # noqa: F401

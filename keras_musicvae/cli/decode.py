@@ -27,6 +27,7 @@ def register(subparsers):
     )
     common.add_model_option(parser)
     common.add_precision_option(parser)
+    common.add_decode_quantization_option(parser)
     parser.add_argument("--input", required=True, metavar="Z.npy", help="latent codes, [N, z_size] or [z_size]")
     common.add_temperature_option(parser, 0.0)
     common.add_seed_option(parser)
@@ -37,6 +38,7 @@ def register(subparsers):
 
 
 def run(args):
+    quantization = common.decode_quantization_of(args)
     import numpy as np
 
     path = common.existing_file(args.input, ".npy file")
@@ -64,6 +66,7 @@ def run(args):
     writer.plan(plan, stems)
     plan.check()
     model = spec.load(dtype=args.precision)
+    model.decode_quantization = quantization
     sequences = model.decode_to_sequences(
         z.astype("float32"), temperature=args.temperature, seed=args.seed, chords=chords
     )

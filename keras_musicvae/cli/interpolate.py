@@ -46,6 +46,7 @@ def register(subparsers):
     )
     common.add_model_option(parser)
     common.add_precision_option(parser)
+    common.add_decode_quantization_option(parser)
     parser.add_argument("--from", dest="start", required=True, metavar="A.mid", help="the start (grid: top-left)")
     parser.add_argument("--to", dest="end", required=True, metavar="B.mid", help="the end (grid: top-right)")
     parser.add_argument("--from-index", type=int, default=None, help="which example of --from to use")
@@ -70,6 +71,7 @@ def register(subparsers):
 
 
 def run(args):
+    quantization = common.decode_quantization_of(args)
     if args.corner_indices is not None and args.corners is None:
         raise common.UsageError("--corner-indices goes with --corners.")
     grid = args.corners is not None
@@ -93,6 +95,7 @@ def run(args):
 
     found = common.read_examples(requests, converter)  # every input checked before anything is written
     model = spec.load(dtype=args.precision)
+    model.decode_quantization = quantization
     examples = common.pick_examples(requests, found, converter, writer_kwargs)
     if grid:
         rows, num_steps = interpolate_grid(model, converter, examples, steps, args.temperature, args.seed, chords)

@@ -32,6 +32,7 @@ def register(subparsers):
     )
     common.add_model_option(parser)
     common.add_precision_option(parser)
+    common.add_decode_quantization_option(parser)
     parser.add_argument("-n", "--num", type=common.count(1), default=8,
         help=f"number of samples, at most {common.MAX_COUNT} (default 8)")
     common.add_temperature_option(parser, 0.5)
@@ -43,6 +44,7 @@ def register(subparsers):
 
 
 def run(args):
+    quantization = common.decode_quantization_of(args)
     out_dir = pathlib.Path(args.output)
     spec = common.ModelSpec(args.model, args.config)
     converter = spec.converter()
@@ -54,6 +56,7 @@ def run(args):
     plan.check()
 
     model = spec.load(dtype=args.precision)
+    model.decode_quantization = quantization
     sequences = model.sample_sequences(args.num, temperature=args.temperature, seed=args.seed, chords=chords)
     writer.write_all(sequences, stems, [f"sample {i + 1} (temperature {args.temperature:g})" for i in range(args.num)])
     common.say(f"wrote {args.num} sample(s) to {common.describe_path(out_dir)}/ (sample_*.mid, .png"

@@ -33,6 +33,7 @@ def register(subparsers):
     )
     common.add_model_option(parser)
     common.add_precision_option(parser)
+    common.add_decode_quantization_option(parser)
     parser.add_argument("--input", required=True, metavar="A.mid", help="the MIDI file to vary")
     parser.add_argument("--index", type=int, default=None, help="which example of the input to use")
     parser.add_argument(
@@ -51,6 +52,7 @@ def register(subparsers):
 def run(args):
     import numpy as np
 
+    quantization = common.decode_quantization_of(args)
     if not 0.0 <= args.similarity <= 1.0:
         raise common.UsageError(f"--similarity must be between 0 and 1; got {args.similarity}.")
     input_path = common.existing_file(args.input, "MIDI file")
@@ -68,6 +70,7 @@ def run(args):
     requests = [common.ExampleRequest(input_path, args.index, "--index", out_dir / "candidates")]
     found = common.read_examples(requests, converter)
     model = spec.load(dtype=args.precision)
+    model.decode_quantization = quantization
     (example,) = common.pick_examples(requests, found, converter, writer_kwargs)
     controls = common.chord_controls(model, chords, example.inputs.shape[0])
     controls = example.controls if controls is None else controls

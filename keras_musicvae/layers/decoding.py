@@ -20,7 +20,11 @@ in float32 under a half-precision policy (`lstm_recurrence.py`), and the
 heads take their sampling decisions in float32 (`heads/output_head.py`).
 """
 
+import functools
+
+import keras
 from keras import ops
+from keras import tree
 
 from keras_musicvae.layers.precision import accumulation_dtype
 
@@ -140,11 +144,22 @@ def run_decoding_loop(
         if controls is not None:
             xs["raw_control"] = time_major(ops.cast(controls, dtype))
 
-    def step(carry, inputs):
+    by_segment = num_segments > 1 and segments_in_python()
+    resets_in_step = num_segments > 1 and not by_segment
+
+    def step(carry, inputs, segment_values=None):
         t = inputs["step"]
         if num_segments > 1 or teacher_inputs is not None:
             segment = t // segment_length
             segment_start = ops.equal(t % segment_length, 0)
+
+        def this_segment(i, key):
+            if segment_values is not None:
+                return segment_values[i][key]
+            if num_segments > 1:
+                return ops.take(per_stream[i][key], segment, axis=0)
+            return per_stream[i][key][0]
+
         new_carry = []
         for i, (stream, (carried_states, prev_token, _)) in enumerate(
             zip(per_stream, unpack_carry(carry, layer_counts))
@@ -152,7 +167,7 @@ def run_decoding_loop(
             decoder = stream["decoder"]
             states = []
             for k, (h, c) in enumerate(carried_states):
-                if num_segments > 1:
+                if resets_in_step:
                     h0, c0 = stream["segment_states"][k]
                     h = ops.where(segment_start, ops.take(h0, segment, axis=0), h)
                     c = ops.where(segment_start, ops.take(c0, segment, axis=0), c)
@@ -164,38 +179,75 @@ def run_decoding_loop(
                 token = prev_token
                 if teacher_inputs is not None:
                     token = ops.where(mix, prev_token, inputs["teacher_tokens"][str(i)])
-                if num_segments > 1:
-                    conditioning = ops.take(stream["conditioning"], segment, axis=0)
-                else:
-                    conditioning = stream["conditioning"][0]
                 gates = decoder.dropped_out_gate_inputs(
                     token,
-                    conditioning,
+                    this_segment(i, "conditioning"),
                     None if controls is None else inputs["raw_control"],
                     masks[0],
                     stream["params"],
                 )
             else:
                 masks = None
-                if num_segments > 1:
-                    conditioning = ops.take(stream["conditioning_projection"], segment, axis=0)
-                else:
-                    conditioning = stream["conditioning_projection"][0]
                 token_gates = decoder.token_projection(prev_token, stream["params"])
                 if teacher_inputs is not None:
                     token_gates = ops.where(mix, token_gates, inputs["teacher"][i])
-                gates = token_gates + conditioning
+                gates = token_gates + this_segment(i, "conditioning_projection")
                 if controls is not None:
                     gates = gates + inputs["control"][i]
             logits, states = decoder.step(gates, states, stream["params"], dropout_masks=masks)
             sample = decoder.head.sample(logits, temperature, inputs["noise"][i])
             new_carry.append((states, sample, logits))
+        outputs = [(sample, logits) for _, sample, logits in new_carry]
         new_carry = pack_carry(new_carry)
-        return new_carry, new_carry
+        if keras.backend.backend() == "tensorflow":
+            # Keras' TensorFlow `scan` writes each step's outputs into arrays
+            # shaped like the carry, so it returns the whole carry.
+            return new_carry, new_carry
+        # Elsewhere only what the caller reads is kept for every step (on
+        # PyTorch the scan holds each step's outputs until it stacks them).
+        return new_carry, outputs
 
-    _, outputs = ops.scan(step, init, xs)
-    streams = unpack_carry(outputs, layer_counts)
-    return [time_major(sample) for _, sample, _ in streams], [time_major(logits) for _, _, logits in streams]
+    if by_segment:
+        carry, parts = init, []
+        for s in range(num_segments):
+            if s > 0:
+                carry = pack_carry(
+                    [
+                        ([(h[s], c[s]) for h, c in stream["segment_states"]], token, logits)
+                        for stream, (_, token, logits) in zip(
+                            per_stream, unpack_carry(carry, layer_counts)
+                        )
+                    ]
+                )
+            values = [
+                {key: stream[key][s] for key in ("conditioning_projection", "conditioning") if key in stream}
+                for stream in per_stream
+            ]
+            segment_xs = tree.map_structure(
+                lambda x: x[s * segment_length : (s + 1) * segment_length], xs
+            )
+            carry, part = ops.scan(
+                functools.partial(step, segment_values=values), carry, segment_xs
+            )
+            parts.append(part)
+        outputs = tree.map_structure(lambda *x: ops.concatenate(x, axis=0), *parts)
+    else:
+        _, outputs = ops.scan(step, init, xs)
+    if keras.backend.backend() == "tensorflow":
+        outputs = [(sample, logits) for _, sample, logits in unpack_carry(outputs, layer_counts)]
+    return [time_major(sample) for sample, _ in outputs], [time_major(logits) for _, logits in outputs]
+
+
+def segments_in_python():
+    """Whether a hierarchical loop runs its segments one after the other in
+    Python, each from its own initial states (eager PyTorch, where every
+    operation costs a dispatch: the reset of the states at each segment's
+    start would add four operations per LSTM layer and step), rather than
+    as one loop over all steps that resets the states where a segment
+    starts (compiled TensorFlow and JAX, where those operations are cheap
+    and one loop keeps the program small). Both give the same numbers.
+    """
+    return keras.backend.backend() == "torch"
 
 
 def pack_carry(streams):

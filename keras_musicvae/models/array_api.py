@@ -10,6 +10,7 @@ autograd on PyTorch.
 import numpy as np
 from keras import ops
 
+from keras_musicvae.layers import torch_int8
 from keras_musicvae.models.inference_mode import no_autograd
 from keras_musicvae.utils.backend_compile import compile_model_function
 
@@ -30,6 +31,31 @@ class ArrayMethods:
 
             self._compiled[name] = run
         return self._compiled[name]
+
+    @property
+    def decode_quantization(self):
+        """None, or "int8": the step loops of `decode` (and of `sample`,
+        `reconstruct`, the interpolations and the NoteSequence methods)
+        multiply by int8 copies of the decoder weights.
+
+        Inference-only and PyTorch-only (CPU, FBGEMM): the variables keep
+        their dtype, the copies are made at each `decode` call, and the
+        products round their activations to 8 bits, so tokens may differ
+        from the unquantized model's (how often: `benchmarks/README.md`,
+        "int8 step products"). Setting "int8" on another backend raises
+        ValueError; on a GPU the products stay unquantized. Not saved with
+        the model.
+        """
+        return self.__dict__.get("_decode_quantization_mode")
+
+    @decode_quantization.setter
+    def decode_quantization(self, mode):
+        mode = torch_int8.check_mode(mode)
+        if mode is not None:
+            reason = torch_int8.unavailable_reason()
+            if reason:
+                raise ValueError(f"decode_quantization={mode!r} cannot run here: {reason}")
+        self.__dict__["_decode_quantization_mode"] = mode
 
     def _seed(self, seed):
         return self._seed_generator if seed is None else int(seed)
@@ -133,7 +159,8 @@ class ArrayMethods:
         args.append(controls)
         args.append(None if start_tokens is None else np.asarray(start_tokens, "float32"))
         fn = self._compiled_fn("decode", lambda *a: self.decode_tensors(*a))
-        samples, logits = fn(*args)
+        with torch_int8.int8_products(self.decode_quantization == "int8"):
+            samples, logits = fn(*args)
         samples = ops.convert_to_numpy(samples)
         if return_logits:
             return samples, ops.convert_to_numpy(logits)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from cli_support import cli_env
 from cli_support import error_lines
 from cli_support import run_cli
 
@@ -53,6 +54,42 @@ def test_bad_precision_is_a_usage_error(command, tmp_path):
     assert "--precision" in message and "'int8'" in message, message
     assert "float32, bfloat16, float16, mixed_bfloat16, mixed_float16" in message, message
     assert not (tmp_path / "out").exists()
+
+
+# The required inputs of each generating command (checked after the option).
+INPUTS = {
+    "sample": [],
+    "decode": ["--input", "z.npy"],
+    "interpolate": ["--from", "a.mid", "--to", "b.mid"],
+    "similar": ["--input", "a.mid"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(INPUTS))
+def test_int8_decoding_off_pytorch_is_a_usage_error(command, tiny_preset, tmp_path):
+    result = run_cli(
+        command, "--model", tiny_preset, "--decode-quantization", "int8", *INPUTS[command],
+        "--output", tmp_path / "out", env=cli_env(KERAS_BACKEND="tensorflow"), timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    message = error_lines(result)[-1]
+    assert "--decode-quantization int8: int8 step products run on the PyTorch backend" in message, message
+    assert not (tmp_path / "out").exists()
+
+
+def test_int8_decoding_on_pytorch_writes_midi(tiny_preset, tmp_path):
+    import note_seq
+
+    out = tmp_path / "samples"
+    result = run_cli(
+        "sample", "--model", tiny_preset, "-n", 2, "--seed", 1, "--precision", "bfloat16",
+        "--decode-quantization", "int8", "--output", out, env=cli_env(KERAS_BACKEND="torch"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    files = sorted(out.glob("*.mid"))
+    assert len(files) == 2
+    for path in files:
+        note_seq.midi_file_to_note_sequence(str(path))
 
 
 def test_precision_is_listed_in_help():

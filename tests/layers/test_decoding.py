@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_musicvae.layers import decoding
 from keras_musicvae.layers.bar_decoder import BarDecoder
 from keras_musicvae.layers.decoding import run_decoding_loop as _run_decoding_loop
 from keras_musicvae.layers.heads import CategoricalHead
@@ -31,6 +32,15 @@ def run_decoding_loop(decoders, conditionings, segment_length, temperature, nois
         return _run_decoding_loop(decoders, conditionings, segment_length, temperature, noises, **kwargs)
 
     return compiled(loop)(conditionings, noises, kwargs)
+
+
+@pytest.fixture(params=[False, True], ids=["one_loop", "segment_by_segment"])
+def segment_loop(request, monkeypatch):
+    """Runs a segmented test through both forms of the loop (one scan that
+    resets the states at segment starts; one scan per segment in Python),
+    whichever the backend would pick."""
+    monkeypatch.setattr(decoding, "segments_in_python", lambda: request.param)
+    return request.param
 
 
 def _decoder(head=None, units=(5, 4), conditioning_dim=3, control_depth=0, seed=0):
@@ -99,6 +109,7 @@ def test_teacher_forced_loop_equals_bar_decoder_call(control_depth):
     )
 
 
+@pytest.mark.usefixtures("segment_loop")
 def test_teacher_forced_loop_over_segments_resets_state_per_segment():
     rng = np.random.default_rng(1)
     decoder = _decoder()
@@ -120,6 +131,7 @@ def test_teacher_forced_loop_over_segments_resets_state_per_segment():
     )
 
 
+@pytest.mark.usefixtures("segment_loop")
 @pytest.mark.parametrize("segments", [1, 3])
 def test_free_running_feeds_back_its_own_samples(segments):
     """Free-running logits equal teacher-forced logits on the globally shifted
@@ -162,6 +174,7 @@ def test_use_sample_everywhere_equals_free_running():
     np.testing.assert_allclose(to_numpy(mixed_logits), to_numpy(free_logits), atol=ATOL)
 
 
+@pytest.mark.usefixtures("segment_loop")
 def test_use_sample_is_never_applied_at_a_segment_start():
     rng = np.random.default_rng(4)
     decoder = _decoder()
@@ -224,6 +237,7 @@ def test_temperature_scales_the_noise():
     np.testing.assert_array_equal(to_numpy(again[0]), to_numpy(samples[0]))
 
 
+@pytest.mark.usefixtures("segment_loop")
 def test_streams_are_independent():
     """Two streams in one loop give what each gives alone (trio split)."""
     rng = np.random.default_rng(8)
@@ -326,6 +340,7 @@ def test_step_loop_applies_dropout_in_training(control_depth):
     assert np.abs(to_numpy(inference) - to_numpy(logits)).max() > 1e-3
 
 
+@pytest.mark.usefixtures("segment_loop")
 def test_step_loop_dropout_with_sampled_inputs_over_segments():
     """Dropout also applies to the fed-back samples and across segments."""
     rng = np.random.default_rng(2)

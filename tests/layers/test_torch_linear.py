@@ -111,3 +111,20 @@ def test_decode_gives_the_generic_loops_logits_and_tokens(monkeypatch):
     assert len(calls) == 32 * 5
     np.testing.assert_allclose(fast_logits, logits, atol=1e-5)
     np.testing.assert_array_equal(fast_tokens, tokens)
+
+
+@needs_torch
+def test_prepared_weights_follow_new_weights():
+    """The prepacked copies are kept between calls (`torch_linear.cached`)
+    and made again when the variables change."""
+    model = tiny_music_vae(max_seq_len=8, dec_rnn_size=[16, 16], z_size=6)
+    other = tiny_music_vae(max_seq_len=8, dec_rnn_size=[16, 16], z_size=6)
+    z = np.random.default_rng(2).standard_normal((3, 6)).astype("float32")
+    model.decode(z, temperature=0.0)  # prepares (and keeps) the copies
+    model.set_weights(other.get_weights())
+    _, fast = model.decode(z, temperature=0.0, return_logits=True)
+    _, expected = other.decode(z, temperature=0.0, return_logits=True)
+    with torch_lstm.disabled():
+        _, generic = model.decode(z, temperature=0.0, return_logits=True)
+    np.testing.assert_allclose(fast, generic, atol=1e-5)
+    np.testing.assert_allclose(fast, expected, atol=1e-5)
