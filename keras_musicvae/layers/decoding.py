@@ -116,7 +116,6 @@ def run_decoding_loop(
             first_token = ops.cast(start_tokens[i], dtype)
         first_logits = ops.zeros((batch_size, decoder.head.logits_depth), dtype)
         init.append(([(h[0], c[0]) for h, c in segment_states], first_token, first_logits))
-    init = pack_carry(init)
     layer_counts = [len(s["decoder"].units) for s in per_stream]
 
     xs = {"step": ops.arange(num_steps, dtype="int32")}
@@ -132,6 +131,17 @@ def run_decoding_loop(
             for s, t in zip(per_stream, teacher_inputs)
         ]
         xs["use_sample"] = time_major(ops.expand_dims(ops.cast(use_sample, "bool"), -1))
+    if keras.backend.backend() == "torch":
+        # Sampling on eager PyTorch: the same loop without keras.ops' per-call costs.
+        from keras_musicvae.layers import torch_decoding
+
+        if torch_decoding.applies(per_stream, teacher_inputs):
+            samples, logits = torch_decoding.run(
+                per_stream, [token for _, token, _ in init], segment_length, temperature,
+                xs["noise"], xs.get("control"),
+            )  # fmt: skip
+            return [time_major(x) for x in samples], [time_major(x) for x in logits]
+    init = pack_carry(init)
     dropout_streams = [i for i, s in enumerate(per_stream) if s["dropout"] is not None]
     if dropout_streams:
         # Streams with dropout build each step's input vector and drop it

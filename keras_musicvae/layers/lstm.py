@@ -52,6 +52,10 @@ class LSTMStepWeights(NamedTuple):
         cell: the cell update `(gate_inputs, c) -> (h, c)`:
             `lstm_recurrence.lstm_gates`, or its PyTorch twin
             (`torch_cell.lstm_gates`) where the products are prepacked.
+        stacked_projections: None, or where the products are prepacked,
+            per layer `(x, h) -> x @ kernel + h @ recurrent_kernel + bias`
+            as one product (`torch_linear.pack_stacked`; None for layer 0);
+            layers 1, 2, ... then have no separate projections.
     """
 
     kernels: list
@@ -60,6 +64,7 @@ class LSTMStepWeights(NamedTuple):
     input_projections: list
     recurrent_projections: list
     cell: object = lstm_gates
+    stacked_projections: list = None
 
 
 def check_lstm_initializer(name):
@@ -187,22 +192,30 @@ class LSTMStack(keras.layers.Layer):
         kernels = [compute_weight(self, w) for w in self.kernels]
         recurrent_kernels = [compute_weight(self, w) for w in self.recurrent_kernels]
         biases = [compute_weight(self, w) for w in self.biases]
-        recurrent_projections = [StepProjection(k) for k in recurrent_kernels]
-        cell = lstm_gates
-        if recurrent_projections[0].is_packed:
-            # The PyTorch inference path (see torch_cell.py).
+        first_recurrent = StepProjection(recurrent_kernels[0])
+        # Layer 0's input is projected by the caller (it is assembled from
+        # blocks, see `BarDecoder`).
+        layers_above = list(zip(kernels[1:], recurrent_kernels[1:], biases[1:]))
+        cell, stacked = lstm_gates, None
+        if first_recurrent.is_packed:
+            # The PyTorch inference path (torch_linear.py, torch_cell.py):
+            # the layers above the first multiply [input, h] by their
+            # stacked kernels, one product per step instead of two.
             from keras_musicvae.layers import torch_cell
+            from keras_musicvae.layers import torch_linear
 
             cell = torch_cell.lstm_gates
+            stacked = [None] + [torch_linear.pack_stacked(k, r, b) for k, r, b in layers_above]
+            if any(p is None for p in stacked[1:]):
+                stacked = None
+        if stacked is None:
+            input_projections = [None] + [StepProjection(k, b) for k, _, b in layers_above]
+            recurrent_projections = [first_recurrent] + [StepProjection(r) for _, r, _ in layers_above]
+        else:
+            input_projections = [None] * len(kernels)
+            recurrent_projections = [first_recurrent] + [None] * len(layers_above)
         return LSTMStepWeights(
-            kernels,
-            recurrent_kernels,
-            biases,
-            # Layer 0's input is projected by the caller (it is assembled
-            # from blocks, see `BarDecoder`).
-            [None] + [StepProjection(k, b) for k, b in zip(kernels[1:], biases[1:])],
-            recurrent_projections,
-            cell,
+            kernels, recurrent_kernels, biases, input_projections, recurrent_projections, cell, stacked
         )
 
     def input_projection(self, inputs, layer=0, params=None):
@@ -243,6 +256,10 @@ class LSTMStack(keras.layers.Layer):
                 layer_input = new_states[-1][0]
                 if dropout_masks is not None:
                     layer_input = layer_input * dropout_masks[k]
+                if params.stacked_projections is not None:
+                    h, c = params.cell(params.stacked_projections[k](layer_input, h), c)
+                    new_states.append((h, c))
+                    continue
                 gate_inputs = self.input_projection(layer_input, k, params)
             h, c = params.cell(gate_inputs + params.recurrent_projections[k](h), c)
             new_states.append((h, c))

@@ -20,6 +20,10 @@ sees except by float rounding: on the torch backend, with the fast paths on
 bfloat16, and when autograd is off (`torch.no_grad()`: the models'
 inference methods, see `models/inference_mode.py`). These kernels have no
 backward pass, so training (scheduled sampling) keeps `keras.ops.matmul`.
+
+Inside `torch_int8.int8_products()` (`MusicVAE.decode_quantization = "int8"`)
+the prepared product is an int8 one instead (`torch_int8.py`). Either is
+kept on the kernel until the weights change (`cached`).
 """
 
 import keras
@@ -61,47 +65,101 @@ def pack(kernel, bias=None):
         return None
     kernel = _tensor(kernel)
     bias = None if bias is None else _tensor(bias)
-    factory = torch_int8.Int8Projection if torch_int8.current_mode() == "int8" else PackedProjection
+    factory = _factory()
     try:
-        return cached(factory, kernel, bias)
+        return cached(kernel, (factory, _version(bias)), lambda: factory(kernel, bias))
     except (RuntimeError, AttributeError, NotImplementedError):
         return None
 
 
-_CACHE_ATTRIBUTE = "_keras_musicvae_step_projection"
+def pack_stacked(kernel, recurrent_kernel, bias):
+    """A prepared `[x, h] @ [[kernel], [recurrent_kernel]] + bias`: an LSTM
+    layer's input and recurrent products as one (`StackedProjection`, one
+    call per step instead of two), where the path is available, else None.
+    """
+    if not is_available(kernel):
+        return None
+    kernel, recurrent_kernel, bias = _tensor(kernel), _tensor(recurrent_kernel), _tensor(bias)
+    factory = _factory()
+
+    def make():
+        import torch
+
+        return StackedProjection(factory(torch.cat([kernel, recurrent_kernel], 0), bias))
+
+    try:
+        return cached(kernel, (StackedProjection, factory, _version(recurrent_kernel), _version(bias)), make)
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return None
 
 
-def cached(factory, kernel, bias=None):
-    """`factory(kernel, bias)`, made once per version of the weights.
+def _factory():
+    return torch_int8.Int8Projection if torch_int8.current_mode() == "int8" else PackedProjection
+
+
+_CACHE_ATTRIBUTE = "_keras_musicvae_step_projections"
+
+
+def cached(kernel, key, make):
+    """`make()`, made once per version of the weights and kept on `kernel`.
 
     Preparing the weights costs a share of every `decode` (reordering the
     16-bar trio's decoder weights for oneDNN: about 45 ms in bfloat16,
     quantizing them to int8: about 260 ms, against 550-850 ms for the
     decode; 1.7 ms of the 11 ms of a cat_mel_2bar_small one), so the
     prepared product is kept on the kernel tensor itself, a model variable
-    (it goes when the tensor goes), and made again only when the kernel or
-    the bias changed: PyTorch counts in-place writes in `_version`, so an
+    (it goes when the tensor goes), and made again only when a tensor it was
+    made from changed: PyTorch counts in-place writes in `_version`, so an
     optimizer step, `assign` or `set_weights` invalidate it. A kernel made
     for this call (a cast or a slice) is prepared every call. The peak
     memory of a `decode` is unchanged (the copies exist during it anyway);
     between calls the model holds them too.
+
+    Args:
+        kernel: the tensor the result is kept on (its version is part of
+            the key).
+        key: hashable: what else the result was made from (the kind of
+            product, `_version` of the other tensors).
+        make: builds the result.
     """
-    key = (
-        factory,
-        kernel._version,
-        kernel.data_ptr(),
-        tuple(kernel.shape),
-        None if bias is None else (id(bias), bias._version, bias.data_ptr()),
-    )
-    entry = getattr(kernel, _CACHE_ATTRIBUTE, None)
-    if entry is not None and entry[0] == key:
+    full_key = (_version(kernel), tuple(kernel.shape), key)
+    entries = getattr(kernel, _CACHE_ATTRIBUTE, None)
+    if entries is None:
+        entries = {}
+        try:
+            setattr(kernel, _CACHE_ATTRIBUTE, entries)
+        except (AttributeError, RuntimeError):  # a tensor type that takes no attributes
+            return make()
+    kind = key[0]
+    entry = entries.get(kind)
+    if entry is not None and entry[0] == full_key:
         return entry[1]
-    projection = factory(kernel, bias)
-    try:
-        setattr(kernel, _CACHE_ATTRIBUTE, (key, projection))
-    except (AttributeError, RuntimeError):  # a tensor type that takes no attributes
-        pass
-    return projection
+    result = make()
+    entries[kind] = (full_key, result)
+    return result
+
+
+def _version(tensor):
+    """What identifies a tensor's current contents (None for None)."""
+    if tensor is None:
+        return None
+    return (id(tensor), tensor._version, tensor.data_ptr())
+
+
+class StackedProjection:
+    """`[x, h] @ stacked_kernel + bias` given `x` and `h` (see `pack_stacked`).
+
+    Args:
+        projection: a prepared product of the stacked `[K + H, N]` kernel.
+    """
+
+    def __init__(self, projection):
+        self.projection = projection
+
+    def __call__(self, inputs, hidden):
+        import torch
+
+        return self.projection(torch.cat([_tensor(inputs), _tensor(hidden)], -1))
 
 
 class PackedProjection:
