@@ -7,19 +7,19 @@ float32 and half of bfloat16. PyTorch's CPU build ships FBGEMM's dynamically
 quantized product (`torch.ops.quantized.linear_dynamic`): int8 weights with
 one scale per output column, and each call quantizes its activations to 8
 bits on the fly and accumulates in int32. On this project's development CPU
-(AVX512_VNNI) nine `8 x 2048 -> 4096` products, as in a 16-bar trio step,
-took 1.8 ms in int8 against 5.6 ms in bfloat16 and 23 ms in float32
-(unpacked `torch.nn.functional.linear`; `benchmarks/README.md`, "int8 step
-products").
+(AVX512_VNNI) the nine `[8, 2048] @ [2048, 4096]` products of a 16-bar trio
+step took 2.0 ms in int8 against 3.4 ms in bfloat16 and 6.6 ms in float32,
+both prepacked for oneDNN (`python benchmarks/step_products.py`).
 
-This is inference-only rounding the user asks for (`MusicVAE.decode_quantization
-= "int8"`): the model's variables keep their dtype; the decoders' kernels
-are quantized inside `int8_products()`, where `torch_linear.pack` finds the
-mode (and keeps the int8 copy until the weights change). The weight scales are symmetric per
-column (`max |w| / 127`), the activations' range is reduced to 7 bits as
-PyTorch's own dynamic quantization does on x86 (no overflow of the CPU's
-16-bit intermediate sums on CPUs without VNNI). What it costs in tokens is
-measured in `benchmarks/README.md` ("int8 step products").
+This is inference-only rounding the user asks for
+(`MusicVAE.decode_quantization = "int8"`): the model's variables keep their
+dtype; the decoders' kernels are quantized inside `int8_products()`, where
+`torch_linear.pack` finds the mode (and keeps the int8 copy until the
+weights change). The weight scales are symmetric per column
+(`max |w| / 127`); the activations' range is reduced to 7 bits as PyTorch's
+own dynamic quantization does on x86 (no overflow of the CPU's 16-bit
+intermediate sums on CPUs without VNNI). What it costs in tokens is measured
+in `benchmarks/README.md` ("int8 step products").
 """
 
 import contextlib
