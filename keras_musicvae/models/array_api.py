@@ -39,7 +39,8 @@ class ArrayMethods:
         multiply by int8 copies of the decoder weights.
 
         Inference-only and PyTorch-only (CPU, FBGEMM): the variables keep
-        their dtype, the copies are made at each `decode` call, and the
+        their dtype, the copies are made at the first `decode` and again
+        only when the weights change (`torch_linear.cached`), and the
         products round their activations to 8 bits, so tokens may differ
         from the unquantized model's (how often: `benchmarks/README.md`,
         "int8 step products"). Setting "int8" on another backend raises
