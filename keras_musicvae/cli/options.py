@@ -218,7 +218,6 @@ def decode_quantization_of(args):
     mode = getattr(args, "decode_quantization", None)
     if mode is None:
         return None
-    from keras_musicvae.cli.errors import UsageError
     from keras_musicvae.layers import torch_int8
 
     reason = torch_int8.unavailable_reason()

@@ -161,6 +161,11 @@ def run_decoding_loop(
             xs["raw_control"] = time_major(ops.cast(controls, dtype))
 
     by_segment = num_segments > 1 and segments_in_python()
+    # Keras' TensorFlow `scan` writes each step's outputs into arrays shaped
+    # like the carry, so there the step returns the whole carry; elsewhere
+    # only what the caller reads is kept for every step (on PyTorch the scan
+    # holds each step's outputs until it stacks them).
+    outputs_are_carry = keras.backend.backend() == "tensorflow"
     resets_in_step = num_segments > 1 and not by_segment
 
     def step(carry, inputs, segment_values=None):
@@ -215,13 +220,7 @@ def run_decoding_loop(
             new_carry.append((states, sample, logits))
         outputs = [(sample, logits) for _, sample, logits in new_carry]
         new_carry = pack_carry(new_carry)
-        if keras.backend.backend() == "tensorflow":
-            # Keras' TensorFlow `scan` writes each step's outputs into arrays
-            # shaped like the carry, so it returns the whole carry.
-            return new_carry, new_carry
-        # Elsewhere only what the caller reads is kept for every step (on
-        # PyTorch the scan holds each step's outputs until it stacks them).
-        return new_carry, outputs
+        return new_carry, (new_carry if outputs_are_carry else outputs)
 
     if by_segment:
         carry, parts = init, []
@@ -249,7 +248,7 @@ def run_decoding_loop(
         outputs = tree.map_structure(lambda *x: ops.concatenate(x, axis=0), *parts)
     else:
         _, outputs = ops.scan(step, init, xs)
-    if keras.backend.backend() == "tensorflow":
+    if outputs_are_carry:
         outputs = [(sample, logits) for _, sample, logits in unpack_carry(outputs, layer_counts)]
     return [time_major(sample) for sample, _ in outputs], [time_major(logits) for _, logits in outputs]
 

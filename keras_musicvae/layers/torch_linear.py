@@ -67,7 +67,7 @@ def pack(kernel, bias=None):
     bias = None if bias is None else _tensor(bias)
     factory = _factory()
     try:
-        return cached(kernel, (factory, _version(bias)), lambda: factory(kernel, bias))
+        return cached(kernel, factory, _version(bias), lambda: factory(kernel, bias))
     except (RuntimeError, AttributeError, NotImplementedError):
         return None
 
@@ -88,7 +88,7 @@ def pack_stacked(kernel, recurrent_kernel, bias):
         return StackedProjection(factory(torch.cat([kernel, recurrent_kernel], 0), bias))
 
     try:
-        return cached(kernel, (StackedProjection, factory, _version(recurrent_kernel), _version(bias)), make)
+        return cached(kernel, StackedProjection, (factory, _version(recurrent_kernel), _version(bias)), make)
     except (RuntimeError, AttributeError, NotImplementedError):
         return None
 
@@ -100,7 +100,7 @@ def _factory():
 _CACHE_ATTRIBUTE = "_keras_musicvae_step_projections"
 
 
-def cached(kernel, key, make):
+def cached(kernel, kind, key, make):
     """`make()`, made once per version of the weights and kept on `kernel`.
 
     Preparing the weights costs a share of every `decode` (reordering the
@@ -118,8 +118,9 @@ def cached(kernel, key, make):
     Args:
         kernel: the tensor the result is kept on (its version is part of
             the key).
-        key: hashable: what else the result was made from (the kind of
-            product, `_version` of the other tensors).
+        kind: the kind of product (one result of each kind is kept).
+        key: hashable: what else the result was made from (`_version` of
+            the other tensors, ...).
         make: builds the result.
     """
     full_key = (_version(kernel), tuple(kernel.shape), key)
@@ -130,7 +131,6 @@ def cached(kernel, key, make):
             setattr(kernel, _CACHE_ATTRIBUTE, entries)
         except (AttributeError, RuntimeError):  # a tensor type that takes no attributes
             return make()
-    kind = key[0]
     entry = entries.get(kind)
     if entry is not None and entry[0] == full_key:
         return entry[1]
