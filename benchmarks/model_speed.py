@@ -75,8 +75,11 @@ MAGENTA_ARGS = {
 }
 
 
-def run_magenta(workload, python, timeout):
-    """Runs Magenta's reference bench; returns its figures and peak RSS."""
+def run_magenta(workload, python, timeout, tf_threads=None):
+    """Runs Magenta's reference bench; returns its figures and peak RSS.
+
+    `tf_threads`: None (TensorFlow's defaults) or `(intra_op, inter_op)`.
+    """
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,6 +91,8 @@ def run_magenta(workload, python, timeout):
         )
         cmd = [sys.executable, "-c", wrapper, python, str(REFERENCE), "bench"]
         cmd += MAGENTA_ARGS[workload].split() + ["--json_out", str(out), "--work_dir", tmp]
+        if tf_threads:
+            cmd += ["--intra_op", str(tf_threads[0]), "--inter_op", str(tf_threads[1])]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode or not out.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -114,12 +119,19 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_one(name, dtype="float32", decode_quantization=None):
+def run_one(name, dtype="float32", decode_quantization=None, tf_threads=None):
     """Runs one workload in this process with our models in dtype policy
-    `dtype` (and `decode_quantization` for sampling); prints a JSON line."""
+    `dtype` (and `decode_quantization` for sampling; TensorFlow's thread
+    pools sized `tf_threads = (intra_op, inter_op)` when given); prints a
+    JSON line."""
     import keras
     import numpy as np
 
+    if tf_threads and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(tf_threads[0])
+        tf.config.threading.set_inter_op_parallelism_threads(tf_threads[1])
     import keras_musicvae
 
     preset, what, size, warmup, repeats = WORKLOADS[name]
@@ -161,6 +173,7 @@ def run_one(name, dtype="float32", decode_quantization=None):
         "backend": keras.backend.backend(),
         "dtype": dtype,
         "decode_quantization": decode_quantization if what == "sample" else None,
+        "tf_threads": list(tf_threads) if tf_threads and keras.backend.backend() == "tensorflow" else None,
         "preset": preset,
         "what": what,
         "batch": size,
@@ -207,16 +220,27 @@ def main():
         choices=["int8"],
         help="sampling workloads: MusicVAE.decode_quantization (int8: PyTorch backend only)",
     )
+    parser.add_argument(
+        "--tf-threads",
+        metavar="INTRA,INTER",
+        help="TensorFlow's intra-op and inter-op thread pools, for our TensorFlow runs and "
+        "Magenta's alike (default: TensorFlow's own choice)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    tf_threads = None
+    if args.tf_threads:
+        tf_threads = tuple(int(v) for v in args.tf_threads.split(","))
+        if len(tf_threads) != 2:
+            parser.error("--tf-threads takes INTRA,INTER, e.g. 1,2")
     if args.one:
-        run_one(args.one, args.dtype, args.decode_quantization)
+        run_one(args.one, args.dtype, args.decode_quantization, tf_threads)
         return
     results = []
     for workload in args.workloads.split(","):
         if args.magenta_python and workload in MAGENTA_ARGS:
             try:
-                result = run_magenta(workload, args.magenta_python, args.timeout)
+                result = run_magenta(workload, args.magenta_python, args.timeout, tf_threads)
             except subprocess.TimeoutExpired:
                 result = {"workload": workload, "backend": "magenta", "error": "timeout"}
             results.append(result)
@@ -226,6 +250,8 @@ def main():
             cmd = [sys.executable, __file__, "--one", workload, "--dtype", args.dtype]
             if args.decode_quantization:
                 cmd += ["--decode-quantization", args.decode_quantization]
+            if args.tf_threads:
+                cmd += ["--tf-threads", args.tf_threads]
             start = time.perf_counter()
             try:
                 proc = subprocess.run(

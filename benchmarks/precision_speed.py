@@ -29,6 +29,9 @@ WORKLOADS = {
     "sample_hierdec_trio_16bar_n8": (
         "hierdec_trio_16bar", "sample", 8, "bfloat16", "tensorflow,torch", 1, 3,
     ),
+    "train_hierdec_mel_16bar_b8": (
+        "hierdec_mel_16bar", "train", 8, "mixed_bfloat16", "tensorflow", 1, 3,
+    ),
 }
 
 
