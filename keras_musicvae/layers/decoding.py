@@ -246,6 +246,11 @@ def run_decoding_loop(
             )
             parts.append(part)
         outputs = tree.map_structure(lambda *x: ops.concatenate(x, axis=0), *parts)
+    elif outputs_are_carry:
+        # TensorFlow: a loop XLA can differentiate (`tf_scan.py`).
+        from keras_musicvae.layers import tf_scan
+
+        _, outputs = tf_scan.scan_carries(step, init, xs)
     else:
         _, outputs = ops.scan(step, init, xs)
     if outputs_are_carry:

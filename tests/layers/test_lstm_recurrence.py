@@ -114,15 +114,25 @@ def _numpy_loss(args, weights, lengths):
 LENGTHS = [5, 2, 0]
 
 
-def test_hand_written_gradient_equals_autodiff():
-    args, weights, masks = _problem(0, LENGTHS)
+@pytest.fixture(params=[[3, 2], [3, 3]], ids=["different_sizes", "equal_sizes"])
+def sizes(request, monkeypatch):
+    """Two recurrences in one loop, of different sizes (the loop's carry
+    holds each one's own shapes) and of equal sizes (a bidirectional
+    encoder's two directions)."""
+    monkeypatch.setitem(globals(), "SIZES", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("lengths", [LENGTHS, None], ids=["masked", "unmasked"])
+def test_hand_written_gradient_equals_autodiff(sizes, lengths):
+    args, weights, masks = _problem(0, lengths)
     fused = _gradients(_loss_fn(weights, masks, True), args)
     autodiff = _gradients(_loss_fn(weights, masks, False), args)
     for g_fused, g_auto in zip(fused, autodiff):
         np.testing.assert_allclose(g_fused, g_auto, atol=1e-5, rtol=1e-4)
 
 
-def test_hand_written_gradient_equals_finite_differences():
+def test_hand_written_gradient_equals_finite_differences(sizes):
     lengths = LENGTHS
     args, weights, masks = _problem(1, lengths)
     grads = _gradients(_loss_fn(weights, masks, True), args)
@@ -140,7 +150,7 @@ def test_hand_written_gradient_equals_finite_differences():
             assert grad[position] == pytest.approx(expected, abs=2e-4, rel=2e-3), (index, position)
 
 
-def test_masked_rows_pass_the_final_state_gradient_to_the_initial_state():
+def test_masked_rows_pass_the_final_state_gradient_to_the_initial_state(sizes):
     """A row of length 0 keeps its initial state: d final / d initial = I."""
     args, weights, masks = _problem(3, LENGTHS)
     grads = _gradients(_loss_fn(weights, masks, True), args)
@@ -153,7 +163,7 @@ def test_masked_rows_pass_the_final_state_gradient_to_the_initial_state():
         np.testing.assert_array_equal(grads[i][2], 0.0)
 
 
-def test_forward_is_the_same_with_and_without_the_fused_gradient():
+def test_forward_is_the_same_with_and_without_the_fused_gradient(sizes):
     args, _, masks = _problem(4, [5, 3, 1])
     n = len(SIZES)
     tensors = [ops.convert_to_tensor(a) for a in args]
@@ -242,7 +252,7 @@ def _half_gradients(fn, args, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-def test_half_precision_recurrence_and_its_hand_written_gradient(dtype):
+def test_half_precision_recurrence_and_its_hand_written_gradient(dtype, sizes):
     """Half-precision inputs: outputs and gradients in the inputs' dtype; the
     hand-written gradient equals autodiff of the same (float32-cell) loop,
     and both are close to the float32 gradient."""
