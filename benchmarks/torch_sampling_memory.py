@@ -7,6 +7,12 @@ a dtype policy, and after two `decode` calls of 8 prior vectors:
     python benchmarks/torch_sampling_memory.py --preset hierdec_trio_16bar --dtype bfloat16
     python benchmarks/torch_sampling_memory.py --preset hierdec_trio_16bar --dtype bfloat16 \
         --decode-quantization int8
+    python benchmarks/torch_sampling_memory.py --without jax     # as in a `[torch]` install
+
+`--without MODULE` makes a module unimportable (as if not installed) before
+`import keras`, which imports the optional libraries it finds: this venv
+has JAX for the JAX backend, which a `pip install keras-musicvae[torch]`
+environment does not.
 """
 
 import argparse
@@ -28,7 +34,12 @@ def main():
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--decode-quantization", choices=["int8"], default=None)
     parser.add_argument("-n", type=int, default=8)
+    parser.add_argument("--without", action="append", default=[], metavar="MODULE")
     args = parser.parse_args()
+    import sys
+
+    for name in args.without:
+        sys.modules[name] = None  # `import name` now raises ImportError
 
     def report(stage):
         current, peak = _megabytes()
