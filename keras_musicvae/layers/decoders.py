@@ -9,6 +9,7 @@ from keras_musicvae.layers.conductor import Conductor
 from keras_musicvae.layers.decoding import run_decoding_loop
 from keras_musicvae.layers.heads.output_head import stream_seed
 from keras_musicvae.utils.building import build_once
+from keras_musicvae.utils.splitting import split_by_sizes
 
 
 class SequenceDecoder(keras.layers.Layer):
@@ -70,13 +71,7 @@ class SequenceDecoder(keras.layers.Layer):
     # -- splitting by stream -------------------------------------------------
     @staticmethod
     def _split(x, depths):
-        if len(depths) == 1:
-            return [x]
-        points, total = [], 0
-        for d in depths[:-1]:
-            total += d
-            points.append(total)
-        return ops.split(x, points, axis=-1)
+        return split_by_sizes(x, depths)
 
     def split_targets(self, x):
         return self._split(x, self.output_depths)

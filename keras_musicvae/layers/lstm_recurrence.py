@@ -42,6 +42,7 @@ from keras import ops
 
 from keras_musicvae.layers.precision import accumulation_dtype
 from keras_musicvae.layers.step_projection import LoopMatrix
+from keras_musicvae.utils.splitting import split_by_sizes
 
 
 def lstm_gates(gate_inputs, cell_state):
@@ -124,7 +125,7 @@ def lstm_recurrence(
     # Split rather than sliced: the gradient of a split is one concatenation,
     # while each slice's gradient is a zero-filled tensor of the whole
     # packed size (TensorFlow's StridedSliceGrad), summed afterwards.
-    parts = ops.split(packed, _split_points(units), axis=-1) if num > 1 else [packed]
+    parts = split_by_sizes(packed, units)
     outputs, final_states = [], []
     for part in parts:
         if part.shape[1] is None:  # an unknown number of steps
@@ -136,13 +137,6 @@ def lstm_recurrence(
         final_states.append((ops.squeeze(h_final, 1), ops.squeeze(c_final, 1)))
     return outputs, final_states
 
-
-def _split_points(sizes):
-    points, total = [], 0
-    for size in sizes[:-1]:
-        total += size
-        points.append(total)
-    return points
 
 
 def _split_args(num, args):

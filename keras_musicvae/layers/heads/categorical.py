@@ -7,6 +7,7 @@ from keras_musicvae.layers.heads.output_head import OutputHead
 from keras_musicvae.layers.heads.output_head import argmax_one_hot
 from keras_musicvae.layers.heads.output_head import gumbel_noise
 from keras_musicvae.layers.heads.output_head import loss_dtype
+from keras_musicvae.utils.splitting import split_by_sizes
 
 
 @keras.saving.register_keras_serializable(package="keras_musicvae")
@@ -67,7 +68,7 @@ class MultiStreamCategoricalHead(OutputHead):
         return list(self.output_depths)
 
     def _split(self, x):
-        return ops.split(x, _split_points(self.output_depths), axis=-1)
+        return split_by_sizes(x, self.output_depths)
 
     def sample_correct(self, samples, targets):
         return ops.stack([_same_class(s, t) for s, t in zip(self._split(samples), self._split(targets))], axis=-1)
@@ -115,10 +116,3 @@ def _same_class(samples, targets):
     """Whether the argmax classes agree, `[...]` (bool)."""
     return ops.equal(ops.argmax(samples, axis=-1), ops.argmax(targets, axis=-1))
 
-
-def _split_points(depths):
-    points, total = [], 0
-    for d in depths[:-1]:
-        total += d
-        points.append(total)
-    return points
