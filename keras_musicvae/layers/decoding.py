@@ -12,8 +12,9 @@ loop: initial states and conditioning projections of every segment, the
 projections of the controls and of the teacher-forcing inputs, and the random
 noise (so the loop holds no random state and compiles on every backend).
 
-Forms of the loop: compiled (TensorFlow, JAX), one `ops.scan` over all steps
-resets the states where a segment starts; on eager PyTorch the segments run
+Forms of the loop: compiled (TensorFlow, JAX), one scan over all steps
+resets the states where a segment starts (`ops.scan`; on TensorFlow a
+bounded `tf.scan`, which XLA can differentiate, `tf_scan.py`); on eager PyTorch the segments run
 one after the other (`segments_in_python`), and free-running sampling with
 categorical heads on the inference path leaves `keras.ops` altogether for a
 plain PyTorch loop with the same numbers (`torch_decoding.py`).

@@ -18,9 +18,12 @@ only by float rounding:
   transposed, `[N, K]`, and multiplied with `transpose_b`
   (`LoopMatrix`): TensorFlow's oneDNN bfloat16 kernels multiply a small
   batch by a large matrix about twice as fast in that operand layout
-  (`8 x 2048 @ 2048 x 8192` in a loop on an AVX512_BF16 CPU: 1.0 ms against
-  2.1-2.3 ms with the plain layout, and 2.4 ms in float32), while in
-  float32 the plain layout is the faster one (2.4 ms against 4.3 ms).
+  (`8 x 2048 @ 2048 x 8192` in a loop on an AVX512_BF16 CPU: 1.4 ms against
+  2.4 ms with the plain layout, and 2.7 ms in float32), while in float32
+  the plain layout is the faster one (2.7 ms against 3.8 ms; `python
+  benchmarks/operand_layout.py`). float16 takes the bfloat16 path (not
+  measured: TensorFlow's CPU float16 products are emulated, and no GPU has
+  been lent to this project).
 """
 
 import keras
