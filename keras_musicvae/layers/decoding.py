@@ -251,7 +251,7 @@ def run_decoding_loop(
         # TensorFlow: a loop XLA can differentiate (`tf_scan.py`).
         from keras_musicvae.layers import tf_scan
 
-        _, outputs = tf_scan.scan_carries(step, init, xs)
+        outputs = tf_scan.scan_carries(step, init, xs)
     else:
         _, outputs = ops.scan(step, init, xs)
     if outputs_are_carry:

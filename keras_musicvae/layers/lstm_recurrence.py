@@ -245,12 +245,10 @@ def _backward(num, args, saved, upstream):
     accumulate = accumulation_dtype(dtype)
     keeps = _time_major_keep(masks)
     grads_projection, grads_kernel, grads_h0, grads_c0 = [], [], [], []
-    offset = 0
+    parts = split_by_sizes(upstream, [k.shape[0] for k in kernels])
     # Run each recurrence's backward loop (they are independent).
-    for i in range(num):
+    for i, part in enumerate(parts):
         units = kernels[i].shape[0]
-        part = upstream[..., offset : offset + units]
-        offset += units
         # dh and dc are carried in float32, like c; the products and the
         # per-step gate gradients are in the compute dtype.
         d_outputs = ops.cast(_time_major(part[:, :-2]), accumulate)

@@ -13,12 +13,11 @@ compile, is used in float32 only). `tf.scan` bounds its loop by the number
 of steps, which XLA accepts.
 """
 
-from keras import tree
-
 
 def scan_carries(step, init, xs):
-    """`ops.scan(step, init, xs)` for a `step` whose per-step outputs are its
-    new carry (what Keras' TensorFlow `scan` requires anyway).
+    """The per-step outputs of `ops.scan(step, init, xs)` for a `step` whose
+    per-step outputs are its new carry (what Keras' TensorFlow `scan`
+    requires anyway).
 
     Args:
         step: `(carry, x) -> (new_carry, new_carry)`.
@@ -26,10 +25,9 @@ def scan_carries(step, init, xs):
         xs: nested tensors scanned along their first axis.
 
     Returns:
-        `(final_carry, carries)`: the last carry, and every step's carry
-        stacked along a new first axis.
+        Every step's carry, stacked along a new first axis (the last one is
+        the final carry).
     """
     import tensorflow as tf
 
-    carries = tf.scan(lambda carry, x: step(carry, x)[0], xs, initializer=init, parallel_iterations=1)
-    return tree.map_structure(lambda stacked: stacked[-1], carries), carries
+    return tf.scan(lambda carry, x: step(carry, x)[0], xs, initializer=init, parallel_iterations=1)
