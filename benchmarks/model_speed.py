@@ -119,11 +119,11 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_one(name, dtype="float32", decode_quantization=None, tf_threads=None):
+def run_one(name, dtype="float32", decode_quantization=None, tf_threads=None, decoder_only=False):
     """Runs one workload in this process with our models in dtype policy
-    `dtype` (and `decode_quantization` for sampling; TensorFlow's thread
-    pools sized `tf_threads = (intra_op, inter_op)` when given); prints a
-    JSON line."""
+    `dtype` (and `decode_quantization` for sampling, and a model without its
+    encoder with `decoder_only`; TensorFlow's thread pools sized
+    `tf_threads = (intra_op, inter_op)` when given); prints a JSON line."""
     import keras
     import numpy as np
 
@@ -135,7 +135,10 @@ def run_one(name, dtype="float32", decode_quantization=None, tf_threads=None):
     import keras_musicvae
 
     preset, what, size, warmup, repeats = WORKLOADS[name]
-    model = keras_musicvae.MusicVAE.from_preset(preset, load_weights=False, dtype=dtype)
+    decoder_only = decoder_only and what == "sample"
+    model = keras_musicvae.MusicVAE.from_preset(
+        preset, load_weights=False, dtype=dtype, include_encoder=not decoder_only
+    )
     if decode_quantization and what == "sample":
         model.decode_quantization = decode_quantization
     times, cpu_times = [], []
@@ -173,6 +176,7 @@ def run_one(name, dtype="float32", decode_quantization=None, tf_threads=None):
         "backend": keras.backend.backend(),
         "dtype": dtype,
         "decode_quantization": decode_quantization if what == "sample" else None,
+        "decoder_only": decoder_only,
         "tf_threads": list(tf_threads) if tf_threads and keras.backend.backend() == "tensorflow" else None,
         "preset": preset,
         "what": what,
@@ -226,6 +230,12 @@ def main():
         help="TensorFlow's intra-op and inter-op thread pools, for our TensorFlow runs and "
         "Magenta's alike (default: TensorFlow's own choice)",
     )
+    parser.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="sampling workloads: our models without their encoder (include_encoder=False, as "
+        "`keras-musicvae sample` loads them); Magenta always builds its encoder",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     tf_threads = None
@@ -234,7 +244,7 @@ def main():
         if len(tf_threads) != 2:
             parser.error("--tf-threads takes INTRA,INTER, e.g. 1,2")
     if args.one:
-        run_one(args.one, args.dtype, args.decode_quantization, tf_threads)
+        run_one(args.one, args.dtype, args.decode_quantization, tf_threads, args.decoder_only)
         return
     results = []
     for workload in args.workloads.split(","):
@@ -252,6 +262,8 @@ def main():
                 cmd += ["--decode-quantization", args.decode_quantization]
             if args.tf_threads:
                 cmd += ["--tf-threads", args.tf_threads]
+            if args.decoder_only:
+                cmd.append("--decoder-only")
             start = time.perf_counter()
             try:
                 proc = subprocess.run(

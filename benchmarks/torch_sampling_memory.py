@@ -8,6 +8,7 @@ a dtype policy, and after two `decode` calls of 8 prior vectors:
     python benchmarks/torch_sampling_memory.py --preset hierdec_trio_16bar --dtype bfloat16 \
         --decode-quantization int8
     python benchmarks/torch_sampling_memory.py --without jax     # as in a `[torch]` install
+    python benchmarks/torch_sampling_memory.py --decoder-only    # include_encoder=False
 
 `--without MODULE` makes a module unimportable (as if not installed) before
 `import keras`, which imports the optional libraries it finds: this venv
@@ -35,6 +36,9 @@ def main():
     parser.add_argument("--decode-quantization", choices=["int8"], default=None)
     parser.add_argument("-n", type=int, default=8)
     parser.add_argument("--without", action="append", default=[], metavar="MODULE")
+    parser.add_argument(
+        "--decoder-only", action="store_true", help="build the model without its encoder (include_encoder=False)"
+    )
     args = parser.parse_args()
     import sys
 
@@ -53,9 +57,11 @@ def main():
     import keras_musicvae
 
     report("import keras_musicvae")
-    model = keras_musicvae.MusicVAE.from_preset(args.preset, load_weights=False, dtype=args.dtype)
+    model = keras_musicvae.MusicVAE.from_preset(
+        args.preset, load_weights=False, dtype=args.dtype, include_encoder=not args.decoder_only
+    )
     model.decode_quantization = args.decode_quantization
-    report(f"model built ({args.dtype})")
+    report(f"model built ({args.dtype}{', decoder only' if args.decoder_only else ''})")
     z = np.random.default_rng(0).standard_normal((args.n, model.z_size)).astype("float32")
     for call in (1, 2):
         model.decode(z, temperature=1.0, seed=call)

@@ -180,7 +180,9 @@ def load_model_from_preset(preset, load_weights=True, model_class=None, **overri
         **overrides: hyperparameters replacing the preset's (e.g.
             `enc_rnn_size=[64]`), and `dtype`: a Keras dtype policy
             replacing the one stored in the preset (e.g. "mixed_bfloat16",
-            "bfloat16"); the weights load into any policy.
+            "bfloat16"); the weights load into any policy. And
+            `include_encoder=False`: a decoder-only model (for sampling),
+            which reads only the decoder's weights.
     """
     from keras_musicvae.models.music_vae import MusicVAE
 
@@ -200,6 +202,17 @@ def load_model_from_preset(preset, load_weights=True, model_class=None, **overri
         raise PresetFileError(
             f"{folder / CONFIG_FILE}: field(s) {bad_fields} are not MusicVAE hyperparameters."
         )
+    if (
+        load_weights
+        and (folder / WEIGHTS_FILE).exists()
+        and config.get("include_encoder") is False
+        and overrides.get("include_encoder")
+    ):
+        raise ValueError(
+            f"Preset {preset!r} ({folder}) is a decoder-only model (saved with include_encoder=False): "
+            "its weights have no encoder to load. Load it without include_encoder=True, or use the "
+            "whole model's preset."
+        )
     config.update(overrides)
     try:
         model = model_class(**config)
@@ -209,7 +222,8 @@ def load_model_from_preset(preset, load_weights=True, model_class=None, **overri
     weights = folder / WEIGHTS_FILE
     if load_weights and weights.exists():
         # A dtype policy changes no weight shape: the weights load (cast).
-        shape_overrides = sorted(set(overrides) - {"dtype"})
+        # A decoder-only model (include_encoder=False) reads the decoder's.
+        shape_overrides = sorted(set(overrides) - {"dtype", "include_encoder"})
         if shape_overrides:
             raise ValueError(
                 f"Preset {preset!r} has weights; hyperparameter overrides {shape_overrides} "
@@ -300,6 +314,8 @@ def model_card(model, metadata):
         if cfg["encoder_level_lengths"]
         else "bidirectional LSTM"
     )
+    if not cfg.get("include_encoder", True):
+        encoder = f"none: a decoder-only model for sampling (its {encoder} left out)"
     decoder = (
         f"hierarchical (conductor + bar decoders), levels {cfg['decoder_level_lengths']}"
         if cfg["decoder_level_lengths"]

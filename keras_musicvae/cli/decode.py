@@ -65,7 +65,7 @@ def run(args):
     plan = common.OutputPlan(args.overwrite)
     writer.plan(plan, stems)
     plan.check()
-    model = spec.load(dtype=args.precision)
+    model = spec.load(dtype=args.precision, decoder_only=True)
     model.decode_quantization = quantization
     sequences = model.decode_to_sequences(
         z.astype("float32"), temperature=args.temperature, seed=args.seed, chords=chords

@@ -58,10 +58,15 @@ class ModelSpec:
         converter = converter or self.converter()
         return {"kind": piano_roll_kind(converter), "min_bars": example_bars(self.max_seq_len, converter)}
 
-    def load(self, warn_no_weights=True, dtype=None, **overrides):
+    def load(self, warn_no_weights=True, dtype=None, decoder_only=False, **overrides):
         """Builds the model (and loads its weights); see `load_model`."""
         return load_model(
-            self.folder, warn_no_weights=warn_no_weights, display_name=self.spec, dtype=dtype, **overrides
+            self.folder,
+            warn_no_weights=warn_no_weights,
+            display_name=self.spec,
+            dtype=dtype,
+            decoder_only=decoder_only,
+            **overrides,
         )
 
 
@@ -111,13 +116,15 @@ def _converted_checkpoint(spec, config):
     return folder
 
 
-def load_model(spec, warn_no_weights=True, display_name=None, dtype=None, **overrides):
+def load_model(spec, warn_no_weights=True, display_name=None, dtype=None, decoder_only=False, **overrides):
     """Loads a model from a preset name, a Magenta alias or a preset folder.
 
     Warns (stderr) when the preset has no weights. `dtype` (a Keras dtype
     policy such as `--precision`'s, None for the preset's own) changes no
-    weight shape: the weights load into it. Other `overrides` (hyperparameters)
-    build a fresh model.
+    weight shape: the weights load into it. `decoder_only` builds the model
+    without its encoder (`include_encoder=False`: the commands that only
+    decode need less memory and start sooner). Other `overrides`
+    (hyperparameters) build a fresh model.
 
     Raises:
         UsageError: unknown preset (the message lists close names) or bad
@@ -138,9 +145,14 @@ def load_model(spec, warn_no_weights=True, display_name=None, dtype=None, **over
     from keras_musicvae.models.music_vae import MusicVAE
 
     logging.getLogger("keras_musicvae.presets").setLevel(logging.ERROR)
+    if decoder_only:
+        overrides["include_encoder"] = False
     try:
         return MusicVAE.from_preset(
-            str(folder), load_weights=has_weights and not overrides, dtype=dtype, **overrides
+            str(folder),
+            load_weights=has_weights and not set(overrides) - {"include_encoder"},
+            dtype=dtype,
+            **overrides,
         )
     except presets.PresetFileError as e:
         raise CLIError(str(e)) from None

@@ -55,7 +55,7 @@ def run(args):
     writer.plan(plan, stems)
     plan.check()
 
-    model = spec.load(dtype=args.precision)
+    model = spec.load(dtype=args.precision, decoder_only=True)
     model.decode_quantization = quantization
     sequences = model.sample_sequences(args.num, temperature=args.temperature, seed=args.seed, chords=chords)
     writer.write_all(sequences, stems, [f"sample {i + 1} (temperature {args.temperature:g})" for i in range(args.num)])

@@ -331,6 +331,7 @@ def visit_model(a, model):
     name)`, `dense(kernel, bias, prefix)` and `lstm(kernel, recurrent_kernel,
     bias, prefix)` (see `_Assignments`; the exporters use it the other way).
     """
+    model.require_encoder("Magenta's variable layout (a whole checkpoint)")
     encoder = model.encoder
     if model.encoder_level_lengths:
         for level, level_encoder in enumerate(encoder.levels):

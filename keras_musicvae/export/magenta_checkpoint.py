@@ -198,6 +198,7 @@ def export_magenta_checkpoint(model, folder, global_step=None, overwrite=False):
             architecture (nothing is written).
         FileExistsError: the folder exists and `overwrite` is False.
     """
+    model.require_encoder("export to a Magenta checkpoint")
     name, hparams = magenta_config(model)
     if global_step is None:
         from keras import ops

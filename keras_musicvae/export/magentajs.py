@@ -382,6 +382,7 @@ def export_magentajs(model, folder, overwrite=False, shard_bytes=SHARD_BYTES):
 
     from keras_musicvae.version import __version__
 
+    model.require_encoder("export to magenta.js")
     spec = magentajs_spec(model)
     spec[KERAS_KEY] = {
         "note": "Ignored by magenta.js; keras-musicvae convert rebuilds the model from it.",

@@ -49,6 +49,13 @@ from keras_musicvae.layers import cudnn_lstm
 logger = logging.getLogger(__name__)
 
 SIGNATURES = ("encode", "decode", "sample", "interpolate", "interpolate_grid")
+# What a decoder-only model (`include_encoder=False`) serves: no encoding.
+DECODER_SIGNATURES = ("decode", "sample")
+
+
+def signature_names(model):
+    """The serving signatures of `model`: all, or the decoder's alone."""
+    return SIGNATURES if model.include_encoder else DECODER_SIGNATURES
 
 
 def build_serving_module(model, max_batch=None):
@@ -75,21 +82,20 @@ def build_serving_module(model, max_batch=None):
     module = tf.Module(name="music_vae")
     # Track the TensorFlow variables only (not the Keras objects).
     module.model_variables = [v.value for v in model.weights]
-    module.encode = graphs.encode_function()
-    module.decode = graphs.decode_function()
-    module.sample = graphs.sample_function()
-    module.interpolate = graphs.interpolate_function()
-    module.interpolate_grid = graphs.interpolate_grid_function()
+    names = signature_names(model)
+    for name in names:
+        setattr(module, name, getattr(graphs, f"{name}_function")())
     # Traced without cuDNN's GPU-only LSTM op: the graphs serve on any device.
     with cudnn_lstm.disabled():
-        signatures = {name: getattr(module, name).get_concrete_function() for name in SIGNATURES}
+        signatures = {name: getattr(module, name).get_concrete_function() for name in names}
     signatures["serving_default"] = signatures["decode"]
     return module, signatures
 
 
 def export_saved_model(model, path, *, max_batch=None, overwrite=False):
     """Writes a SavedModel with the `encode`, `decode`, `sample`, `interpolate`
-    and `interpolate_grid` serving signatures (`serving_default` = `decode`).
+    and `interpolate_grid` serving signatures (`serving_default` = `decode`);
+    a decoder-only model (`include_encoder=False`) has `decode` and `sample`.
 
     See this module's docstring for the inputs and outputs of each signature,
     and docs/SERVING.md for TF Serving. For TF Serving, `path` is a version

@@ -125,13 +125,13 @@ def _tflite_module(model, spec, batch_size):
 
     module = tf.Module(name="music_vae_tflite")
     module.model_variables = [v.value for v in model.weights]
-    module.encode = tf.function(encode, input_signature=encode_signature)
     module.decode = tf.function(decode, input_signature=decode_signature)
+    functions = {"decode": module.decode}
+    if model.include_encoder:  # a decoder-only model has no `encode`
+        module.encode = tf.function(encode, input_signature=encode_signature)
+        functions["encode"] = module.encode
     with cudnn_lstm.disabled():  # TF Lite has no cuDNN op
-        signatures = {
-            "encode": module.encode.get_concrete_function(),
-            "decode": module.decode.get_concrete_function(),
-        }
+        signatures = {name: f.get_concrete_function() for name, f in sorted(functions.items())}
     return module, signatures
 
 
@@ -148,7 +148,8 @@ def export_tflite(
     """Converts the model's `encode` and `decode` to one `.tflite` file.
 
     The file holds two SignatureDefs, `encode` and `decode` (see this
-    module's docstring for their inputs and outputs); run them with
+    module's docstring for their inputs and outputs), or `decode` alone for
+    a decoder-only model (`include_encoder=False`); run them with
     `tf.lite.Interpreter(model_path=path).get_signature_runner("decode")`.
     Shapes are static: the batch is `batch_size`, the time axis the model's
     `max_seq_len`.

@@ -90,6 +90,7 @@ class ArrayMethods:
             lengths: int `[B]` (or `[B, S]`); None = full length.
             controls: `[B, T, control_depth]` when the model has controls.
         """
+        self.require_encoder("encoding")
         inputs = np.asarray(inputs, dtype="float32")
         single = inputs.ndim == 2
         if single:

@@ -88,6 +88,13 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
             "config"}`) of the preset; `model.converter` builds it.
         augmentation: optional training-time augmentation settings of the
             preset (e.g. `{"transpose_range": [-5, 5]}`).
+        include_encoder: bool, build the encoder and the latent head
+            (default). False builds a decoder-only model for sampling and
+            decoding latent vectors (`sample`, `decode`, `decode_to_sequences`,
+            `interpolate` between given z): it skips the encoder's weights
+            (145.6 M of hierdec_trio_16bar's 231 M parameters), and loading a
+            whole model's weights into it reads only the decoder's. Encoding,
+            training and export need the whole model and say so.
         dtype: a Keras dtype policy (name, `keras.DTypePolicy` or its
             config): "float32" (default: the global policy),
             "mixed_bfloat16" or "mixed_float16" for training (float32
@@ -137,6 +144,7 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
         batch_size=512,
         converter=None,
         augmentation=None,
+        include_encoder=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -172,33 +180,16 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
         self.batch_size = checked_int(batch_size, "batch_size", 1)
         self.converter_config = converter
         self.augmentation = augmentation
+        self.include_encoder = bool(include_encoder)
         self._converter = None
         validate_hyperparameters(self)
 
         dropout_rate = 1.0 - self.dropout_keep_prob
-        encoder_input_dim = self.input_depth + self.control_depth
         # Every sublayer computes under the model's dtype policy.
         policy = self.dtype_policy
-        if self.encoder_level_lengths:
-            self.encoder = HierarchicalEncoder(
-                self.enc_rnn_size,
-                self.encoder_level_lengths,
-                encoder_input_dim,
-                dropout_rate=dropout_rate,
-                kernel_initializer=self.lstm_initializer,
-                name="encoder",
-                dtype=policy,
-            )
-        else:
-            self.encoder = BidirectionalEncoder(
-                self.enc_rnn_size,
-                encoder_input_dim,
-                dropout_rate=dropout_rate,
-                kernel_initializer=self.lstm_initializer,
-                name="encoder",
-                dtype=policy,
-            )
-        self.latent = LatentHead(self.z_size, self.encoder.output_dim, name="latent", dtype=policy)
+        self.encoder, self.latent = (
+            self._make_encoder(dropout_rate) if self.include_encoder else (None, None)
+        )
 
         if self.decoder_level_lengths:
             num_segments, segment_length = self.decoder_level_lengths
@@ -253,8 +244,9 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
             self.decoder = FlatDecoder(bar_decoders, self.max_seq_len, name="decoder", dtype=policy)
 
         self._seed_generator = keras.random.SeedGenerator(name="sampling_seed")
-        self.encoder.build()
-        self.latent.build()
+        if self.include_encoder:
+            self.encoder.build()
+            self.latent.build()
         self.decoder.build()
         # Magenta's `global_step`: training steps taken; read by the KL and
         # scheduled-sampling schedules, advanced by the training forward
@@ -273,6 +265,45 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
         self._compiled = {}
 
     # ------------------------------------------------------------------ setup
+    def _make_encoder(self, dropout_rate):
+        """The encoder (bidirectional or hierarchical) and the latent head."""
+        policy = self.dtype_policy
+        encoder_input_dim = self.input_depth + self.control_depth
+        if self.encoder_level_lengths:
+            encoder = HierarchicalEncoder(
+                self.enc_rnn_size,
+                self.encoder_level_lengths,
+                encoder_input_dim,
+                dropout_rate=dropout_rate,
+                kernel_initializer=self.lstm_initializer,
+                name="encoder",
+                dtype=policy,
+            )
+        else:
+            encoder = BidirectionalEncoder(
+                self.enc_rnn_size,
+                encoder_input_dim,
+                dropout_rate=dropout_rate,
+                kernel_initializer=self.lstm_initializer,
+                name="encoder",
+                dtype=policy,
+            )
+        return encoder, LatentHead(self.z_size, encoder.output_dim, name="latent", dtype=policy)
+
+    def require_encoder(self, purpose):
+        """Raises ValueError when this model was built without its encoder.
+
+        Args:
+            purpose: what needs the encoder, for the message (e.g. "encoding").
+        """
+        if not self.include_encoder:
+            raise ValueError(
+                f"{purpose[:1].upper()}{purpose[1:]} needs the encoder, and this model was built without it "
+                f"(include_encoder=False, a decoder-only model for sampling and decoding). Load it "
+                "with include_encoder=True (the default), e.g. "
+                "MusicVAE.from_preset(preset, include_encoder=True)."
+            )
+
     def _make_head(self, depth, name, kind=None):
         kind = kind or self.output_head
         units = self.dec_rnn_size[-1]
@@ -403,6 +434,7 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
         return outputs
 
     def _encode(self, inputs, lengths, controls, training=False):
+        self.require_encoder("training" if training else "encoding")
         encoding = self.encoder(
             self._encoder_inputs(inputs, controls),
             lengths=self._encoder_lengths(lengths, inputs.shape[1]),
@@ -415,6 +447,7 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
     # methods below use them.
     def encode_tensors(self, inputs, lengths, controls=None):
         """`(mu, sigma)` of `[B, T, input_depth]` inputs (tensors)."""
+        self.require_encoder("encoding")
         inputs = ops.cast(inputs, self.compute_dtype)
         if controls is not None:
             controls = ops.cast(controls, self.compute_dtype)
@@ -490,6 +523,7 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
                 "batch_size": self.batch_size,
                 "converter": self.converter_config,
                 "augmentation": self.augmentation,
+                "include_encoder": self.include_encoder,
             }
         )
         return config

@@ -87,8 +87,10 @@ class TrainingMethods:
         `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling: float16
         gradients of small losses would underflow to zero), unless
         `auto_scale_loss=False`. bfloat16 has float32's exponent range and
-        needs no loss scaling.
+        needs no loss scaling. A decoder-only model (`include_encoder=False`)
+        cannot be trained: this raises ValueError.
         """
+        self.require_encoder("training")
         if optimizer is None:
             optimizer = self.make_optimizer()
         if (

@@ -189,9 +189,10 @@ def test_corrupt_weights_exit_1_naming_the_file(tiny_preset, tmp_path):
 
 
 def test_mismatched_weights_exit_1_naming_the_file(tiny_preset, tmp_path):
+    """`sample` loads the decoder alone (`include_encoder=False`): a decoder that does not fit."""
     from keras_musicvae.models.music_vae import MusicVAE
 
-    other = MusicVAE.from_preset("cat_mel_2bar_small", load_weights=False, **{**TINY_HPARAMS, "enc_rnn_size": [8]})
+    other = MusicVAE.from_preset("cat_mel_2bar_small", load_weights=False, **{**TINY_HPARAMS, "dec_rnn_size": [8]})
     other.save_to_preset(tmp_path / "other")
     folder = _copy_preset(tiny_preset, tmp_path / "mismatched")
     shutil.copy(tmp_path / "other" / "model.weights.h5", folder / "model.weights.h5")

@@ -30,6 +30,18 @@ def test_load_model_runs_the_preset_in_the_given_policy(tiny_preset):
     assert common.load_model(tiny_preset, warn_no_weights=False, dtype=None).dtype_policy.name == "float32"
 
 
+def test_decoding_commands_load_the_decoder_alone(tiny_preset):
+    """`sample` and `decode` load with `decoder_only=True`: the preset's decoder weights, no encoder."""
+    from keras_musicvae.cli import common
+
+    reference = common.load_model(tiny_preset, warn_no_weights=False)
+    decoder_only = common.ModelSpec(str(tiny_preset)).load(dtype="bfloat16", decoder_only=True)
+    assert decoder_only.encoder is None and decoder_only.dtype_policy.name == "bfloat16"
+    assert len(decoder_only.decoder.weights) == len(reference.decoder.weights)
+    for mine, theirs in zip(decoder_only.decoder.weights, reference.decoder.weights):
+        np.testing.assert_allclose(_float32(mine), _float32(theirs), rtol=1e-2, atol=1e-6)
+
+
 def test_bfloat16_sample_writes_midi(tiny_preset, tmp_path):
     import note_seq
 

@@ -71,6 +71,30 @@ def _call(call_id, signature, **inputs):
     return {"id": call_id, "signature": signature, "inputs": inputs}
 
 
+def test_decoder_only_model_serves_decode_and_sample(tmp_path):
+    """`include_encoder=False`: the `decode` and `sample` signatures, as the whole model's."""
+    import tensorflow as tf
+
+    from keras_musicvae import MusicVAE
+    from keras_musicvae.export import export_saved_model
+    from keras_musicvae.export.spec import ExportSpec
+
+    whole = small_model("cat_mel_2bar_small")
+    whole.save_to_preset(tmp_path / "whole")
+    model = MusicVAE.from_preset(tmp_path / "whole", include_encoder=False)
+    path = export_saved_model(model, tmp_path / "decoder" / "1")
+    loaded = tf.saved_model.load(str(path))
+    assert sorted(loaded.signatures) == ["decode", "sample", "serving_default"]
+    z = np.random.default_rng(2).normal(size=(BATCH, model.z_size)).astype("float32")
+    got = loaded.signatures["decode"](z=tf.constant(z), temperature=tf.constant(0.0), seed=tf.constant(7))
+    expected = argmax_tokens(whole.decode(z, temperature=0), ExportSpec.from_model(whole).stream_depths)
+    np.testing.assert_array_equal(got["tokens"].numpy(), expected)
+    prior = loaded.signatures["sample"](
+        temperature=tf.constant(1.0), seed=tf.constant(7), num_samples=tf.constant(2)
+    )
+    assert prior["tokens"].shape == (2, model.max_seq_len, 1)
+
+
 # ------------------------------------------------- cat_mel_2bar_small, in full
 @pytest.fixture(scope="module")
 def melody_export(tmp_path_factory):

@@ -159,3 +159,28 @@ def test_quantized_files_are_smaller_and_agree_with_float32(tmp_path):
         agreement = (tokens == tokens32).mean()
         assert error <= max_mu_error, (q, error)
         assert agreement >= min_agreement, (q, agreement)
+
+
+def test_decoder_only_model_exports_decode_alone(tmp_path):
+    """`include_encoder=False`: one `decode` signature, a smaller file, the same tokens."""
+    import tensorflow as tf
+
+    from keras_musicvae import MusicVAE
+    from keras_musicvae.export import export_tflite
+    from keras_musicvae.export.spec import ExportSpec
+
+    whole = small_model("cat_mel_2bar_small")
+    whole.save_to_preset(tmp_path / "whole")
+    model = MusicVAE.from_preset(tmp_path / "whole", include_encoder=False)
+    spec = ExportSpec.from_model(model)
+    whole_path = export_tflite(whole, tmp_path / "whole.tflite")
+    path = export_tflite(model, tmp_path / "decoder.tflite")
+    assert path.stat().st_size < whole_path.stat().st_size
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    assert sorted(interpreter.get_signature_list()) == ["decode"]
+    z = np.random.default_rng(6).normal(size=(1, model.z_size)).astype("float32")
+    zeros = np.zeros((1, model.max_seq_len, spec.noise_depth), "float32")
+    got = interpreter.get_signature_runner("decode")(z=z, temperature=np.float32(0.0), noise=zeros)
+    expected = whole.decode(z, temperature=0)
+    np.testing.assert_array_equal(got["tokens"], argmax_tokens(expected, spec.stream_depths))
