@@ -98,8 +98,8 @@ def run(inputs, weights, initial_states=None, lengths=None):
     module = _module(int(kernel.shape[0]), units, bidirectional)
     params = {}
     for (kernel, recurrent_kernel, bias), suffix in zip(weights, ("", "_reverse")):
-        params[f"weight_ih_l0{suffix}"] = _tensor(kernel).t()
-        params[f"weight_hh_l0{suffix}"] = _tensor(recurrent_kernel).t()
+        params[f"weight_ih_l0{suffix}"] = _torch_layout(kernel)
+        params[f"weight_hh_l0{suffix}"] = _torch_layout(recurrent_kernel)
         params[f"bias_ih_l0{suffix}"] = _tensor(bias)
         params[f"bias_hh_l0{suffix}"] = torch.zeros_like(params[f"bias_ih_l0{suffix}"])
     inputs = _tensor(inputs)
@@ -124,6 +124,35 @@ def run(inputs, weights, initial_states=None, lengths=None):
         nonempty = (lengths > 0).to(h_n.dtype)[None, :, None]
         h_n, c_n = h_n * nonempty, c_n * nonempty
     return outputs, [(h_n[k], c_n[k]) for k in range(len(weights))]
+
+
+#: Largest weight matrix whose PyTorch-layout copy `_torch_layout` keeps
+#: between calls: 16 MiB holds every recurrence of the 2-bar models (the
+#: largest, a 512-unit encoder direction's input kernel, is 4.9 MB in
+#: float32) and none of the 16-bar models' 2048-unit ones (70 MB).
+KEPT_COPY_BYTES = 16 * 2**20
+
+
+def _torch_layout(kernel):
+    """`kernel [K, 4H]` as PyTorch's `[4H, K]` weight.
+
+    PyTorch's CPU LSTM (oneDNN) copies a transposed view into a contiguous
+    matrix at every call: for 8 cat_mel_2bar_small sequences that copy was a
+    third of `encode` (3.7 of 12 ms, profiled). With autograd off (the
+    inference methods) the contiguous copy is made once per version of the
+    weights and kept on the variable (`torch_linear.cached`) where it is
+    small (`KEPT_COPY_BYTES`); the 16-bar models' kernels, whose recurrences
+    take seconds, are not doubled in memory for it. With autograd on
+    (training) the view is passed, as its gradient needs.
+    """
+    import torch
+
+    from keras_musicvae.layers import torch_linear
+
+    tensor = _tensor(kernel)
+    if torch.is_grad_enabled() or tensor.numel() * tensor.element_size() > KEPT_COPY_BYTES:
+        return tensor.t()
+    return torch_linear.cached(tensor, "lstm_weight", None, lambda: tensor.t().contiguous())
 
 
 def _tensor(x):

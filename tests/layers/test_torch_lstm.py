@@ -70,3 +70,35 @@ def test_the_fused_kernel_gives_the_generic_numbers(case):
     layer, runs = case()
     for run in runs:
         assert_same_values_and_gradients(_values_and_gradients(layer, run))
+
+
+@needs_torch
+def test_inference_keeps_small_kernels_in_torch_layout_until_they_change():
+    """Autograd off: the `[4H, K]` copy of a small kernel is made once per version of the weights."""
+    import numpy as np
+    import torch
+
+    from keras_musicvae.layers.lstm import LSTMStack
+
+    layer = LSTMStack([8], name="lstm")
+    layer.build((None, None, 5))
+    inputs = ops.convert_to_tensor(np.random.default_rng(0).normal(size=(3, 6, 5)).astype("float32"))
+    kernel = layer.kernels[0]
+    with torch.no_grad():
+        first = torch_lstm._torch_layout(kernel)
+        assert first.is_contiguous() and torch_lstm._torch_layout(kernel) is first  # kept
+        outputs, _ = layer(inputs)
+        kernel.assign(kernel.numpy() * 2.0)  # a new version of the weights
+        again = torch_lstm._torch_layout(kernel)
+        assert again is not first
+        np.testing.assert_array_equal(again.cpu().numpy(), kernel.numpy().T)
+        changed, _ = layer(inputs)
+        with torch_lstm.disabled():
+            generic, _ = layer(inputs)
+    np.testing.assert_allclose(ops.convert_to_numpy(changed), ops.convert_to_numpy(generic), atol=1e-6)
+    assert np.abs(ops.convert_to_numpy(changed) - ops.convert_to_numpy(outputs)).max() > 1e-3
+    # Autograd on: the view itself (its gradient reaches the variable), and no copy kept for large kernels.
+    assert not torch_lstm._torch_layout(kernel).is_contiguous()
+    large = torch.zeros(torch_lstm.KEPT_COPY_BYTES // 4 // 64 + 1, 64)
+    with torch.no_grad():
+        assert torch_lstm._torch_layout(large) is not torch_lstm._torch_layout(large)
