@@ -269,25 +269,15 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
         """The encoder (bidirectional or hierarchical) and the latent head."""
         policy = self.dtype_policy
         encoder_input_dim = self.input_depth + self.control_depth
+        settings = dict(
+            dropout_rate=dropout_rate, kernel_initializer=self.lstm_initializer, name="encoder", dtype=policy
+        )
         if self.encoder_level_lengths:
             encoder = HierarchicalEncoder(
-                self.enc_rnn_size,
-                self.encoder_level_lengths,
-                encoder_input_dim,
-                dropout_rate=dropout_rate,
-                kernel_initializer=self.lstm_initializer,
-                name="encoder",
-                dtype=policy,
+                self.enc_rnn_size, self.encoder_level_lengths, encoder_input_dim, **settings
             )
         else:
-            encoder = BidirectionalEncoder(
-                self.enc_rnn_size,
-                encoder_input_dim,
-                dropout_rate=dropout_rate,
-                kernel_initializer=self.lstm_initializer,
-                name="encoder",
-                dtype=policy,
-            )
+            encoder = BidirectionalEncoder(self.enc_rnn_size, encoder_input_dim, **settings)
         return encoder, LatentHead(self.z_size, encoder.output_dim, name="latent", dtype=policy)
 
     def require_encoder(self, purpose):
