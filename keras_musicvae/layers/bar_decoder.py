@@ -109,13 +109,14 @@ class BarDecoder(keras.layers.Layer):
         d, c = self.token_depth, self.conditioning_dim
         return kernel[:d], kernel[d : d + c], kernel[d + c :]
 
-    def step_params(self):
+    def step_params(self, logits_dtype=None):
         """The LSTM's and the head's weights in the compute dtype, read once
-        before a step loop (see `LSTMStack.step_params`)."""
+        before a step loop (see `LSTMStack.step_params`); the head's in
+        `logits_dtype` when given (`OutputHead.step_params`)."""
         lstm = self.lstm.step_params()
         return {
             "lstm": lstm,
-            "head": self.head.step_params(),
+            "head": self.head.step_params(logits_dtype),
             "token": StepProjection(lstm.kernels[0][: self.token_depth]),
         }
 

@@ -24,7 +24,9 @@ hidden states, tokens and logits), with the weights cast to it once before
 the loop (`BarDecoder.step_params`: under a mixed policy the float32
 variables are not re-cast at every step). The LSTM cell states are carried
 in float32 under a half-precision policy (`lstm_recurrence.py`), and the
-heads take their sampling decisions in float32 (`heads/output_head.py`).
+heads take their sampling decisions in float32 (`heads/output_head.py`);
+free-running sampling also computes the logits it samples from in float32
+(`OutputHead.step_params`). The logits come back in the compute dtype.
 """
 
 import functools
@@ -80,6 +82,10 @@ def run_decoding_loop(
     num_steps = num_segments * segment_length
     dtype = bar_decoders[0].compute_dtype
     cell_dtype = accumulation_dtype(dtype)
+    # Free-running sampling computes its logits in float32 under a
+    # half-precision policy (`OutputHead.step_params`); scheduled sampling
+    # in training keeps the compute dtype.
+    logits_dtype = cell_dtype if teacher_inputs is None else dtype
     conditionings = ops.cast(conditionings, dtype)
     flat_conditionings = ops.reshape(conditionings, (-1, conditionings.shape[-1]))
 
@@ -108,7 +114,7 @@ def run_decoding_loop(
             "decoder": decoder,
             "segment_states": segment_states,
             "conditioning_projection": conditioning_projection,
-            "params": decoder.step_params(),
+            "params": decoder.step_params(logits_dtype),
             "dropout": None,
         }
         if training and decoder.dropout_rate > 0:
@@ -121,7 +127,7 @@ def run_decoding_loop(
             first_token = ops.zeros((batch_size, decoder.token_depth), dtype)
         else:
             first_token = ops.cast(start_tokens[i], dtype)
-        first_logits = ops.zeros((batch_size, decoder.head.logits_depth), dtype)
+        first_logits = ops.zeros((batch_size, decoder.head.logits_depth), logits_dtype)
         init.append(([(h[0], c[0]) for h, c in segment_states], first_token, first_logits))
     layer_counts = [len(s["decoder"].units) for s in per_stream]
 
@@ -147,7 +153,7 @@ def run_decoding_loop(
                 per_stream, [token for _, token, _ in init], segment_length, temperature,
                 xs["noise"], xs.get("control"),
             )  # fmt: skip
-            return [time_major(x) for x in samples], [time_major(x) for x in logits]
+            return [time_major(x) for x in samples], [time_major(ops.cast(x, dtype)) for x in logits]
     init = pack_carry(init)
     dropout_streams = [i for i, s in enumerate(per_stream) if s["dropout"] is not None]
     if dropout_streams:
@@ -217,7 +223,8 @@ def run_decoding_loop(
                 if controls is not None:
                     gates = gates + inputs["control"][i]
             logits, states = decoder.step(gates, states, stream["params"], dropout_masks=masks)
-            sample = decoder.head.sample(logits, temperature, inputs["noise"][i])
+            # The next input, in the compute dtype (the logits may be float32).
+            sample = ops.cast(decoder.head.sample(logits, temperature, inputs["noise"][i]), dtype)
             new_carry.append((states, sample, logits))
         outputs = [(sample, logits) for _, sample, logits in new_carry]
         new_carry = pack_carry(new_carry)
@@ -256,7 +263,10 @@ def run_decoding_loop(
         _, outputs = ops.scan(step, init, xs)
     if outputs_are_carry:
         outputs = [(sample, logits) for _, sample, logits in unpack_carry(outputs, layer_counts)]
-    return [time_major(sample) for sample, _ in outputs], [time_major(logits) for _, logits in outputs]
+    return (
+        [time_major(sample) for sample, _ in outputs],
+        [time_major(ops.cast(logits, dtype)) for _, logits in outputs],
+    )
 
 
 def segments_in_python():

@@ -82,7 +82,7 @@ def run(per_stream, first_tokens, segment_length, temperature, noises, controls=
                 logits, states = decoder.step(gates, states, params)
                 scores = logits.float() + temperature * noises[i][step]
                 index = torch.topk(scores, 1).indices
-                token = (index == classes).to(logits.dtype)
+                token = (index == classes).to(first_tokens[i].dtype)
                 samples.append(token)
                 logits_per_step.append(logits)
         outputs.append((torch.stack(samples), torch.stack(logits_per_step)))

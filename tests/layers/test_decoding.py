@@ -380,3 +380,36 @@ def test_step_loop_dropout_with_sampled_inputs_over_segments():
         axis=1,
     )
     np.testing.assert_allclose(to_numpy(logits), expected, atol=ATOL)
+
+
+@pytest.mark.parametrize("scheduled", [False, True], ids=["free_running", "scheduled_sampling"])
+def test_bfloat16_free_running_samples_from_float32_logits(scheduled, monkeypatch):
+    """Under a half-precision policy free-running sampling draws from float32
+    logits (greedy tokens as float32's, `OutputHead.step_params`), scheduled
+    sampling from compute-dtype ones; both return compute-dtype logits."""
+    head = CategoricalHead(6, 4, dtype="bfloat16")
+    decoder = BarDecoder([5, 4], head, 3, dtype="bfloat16")
+    decoder.build()
+    randomize_weights(decoder, 4)
+    seen = []
+    sample = head.sample
+
+    def recording_sample(logits, temperature, noise):
+        seen.append(keras.backend.standardize_dtype(logits.dtype))
+        return sample(logits, temperature, noise)
+
+    monkeypatch.setattr(head, "sample", recording_sample)
+    rng = np.random.default_rng(5)
+    kwargs = {}
+    if scheduled:
+        kwargs = {
+            "teacher_inputs": [tensor(_one_hot(rng, (2, 6), 6))],
+            "use_sample": tensor(rng.random((2, 6)) < 0.5, "bool"),
+        }
+    samples, (logits,) = run_decoding_loop(
+        [decoder], tensor(rng.normal(size=(2, 1, 3))), 6, 0.0, _zero_noise([decoder], 2, 6), **kwargs
+    )
+    assert set(seen) == {"bfloat16" if scheduled else "float32"}
+    assert keras.backend.standardize_dtype(logits.dtype) == "bfloat16"
+    assert keras.backend.standardize_dtype(samples[0].dtype) == "bfloat16"
+    np.testing.assert_array_equal(to_numpy(samples[0]).sum(-1), 1.0)
