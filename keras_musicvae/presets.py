@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
+# Overrides a preset's weights still load into: a dtype policy changes no
+# weight shape (the weights are cast), and a decoder-only model
+# (include_encoder=False) reads the decoder's weights alone.
+WEIGHT_KEEPING_OVERRIDES = frozenset({"dtype", "include_encoder"})
 README_FILE = "README.md"
 
 # Magenta spellings that are not simply the canonical name with `_` -> `-`.
@@ -202,9 +206,10 @@ def load_model_from_preset(preset, load_weights=True, model_class=None, **overri
         raise PresetFileError(
             f"{folder / CONFIG_FILE}: field(s) {bad_fields} are not MusicVAE hyperparameters."
         )
+    weights = folder / WEIGHTS_FILE
     if (
         load_weights
-        and (folder / WEIGHTS_FILE).exists()
+        and weights.exists()
         and config.get("include_encoder") is False
         and overrides.get("include_encoder")
     ):
@@ -219,11 +224,8 @@ def load_model_from_preset(preset, load_weights=True, model_class=None, **overri
     except (TypeError, ValueError) as e:
         error_class = ValueError if overrides else PresetFileError
         raise error_class(f"Preset {preset!r} ({folder / CONFIG_FILE}): {e}") from e
-    weights = folder / WEIGHTS_FILE
     if load_weights and weights.exists():
-        # A dtype policy changes no weight shape: the weights load (cast).
-        # A decoder-only model (include_encoder=False) reads the decoder's.
-        shape_overrides = sorted(set(overrides) - {"dtype", "include_encoder"})
+        shape_overrides = sorted(set(overrides) - WEIGHT_KEEPING_OVERRIDES)
         if shape_overrides:
             raise ValueError(
                 f"Preset {preset!r} has weights; hyperparameter overrides {shape_overrides} "

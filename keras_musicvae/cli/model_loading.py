@@ -150,7 +150,7 @@ def load_model(spec, warn_no_weights=True, display_name=None, dtype=None, decode
     try:
         return MusicVAE.from_preset(
             str(folder),
-            load_weights=has_weights and not set(overrides) - {"include_encoder"},
+            load_weights=has_weights and not set(overrides) - presets.WEIGHT_KEEPING_OVERRIDES,
             dtype=dtype,
             **overrides,
         )

@@ -437,7 +437,6 @@ class MusicVAE(TrainingMethods, ArrayMethods, SequenceMethods, keras.Model):
     # methods below use them.
     def encode_tensors(self, inputs, lengths, controls=None):
         """`(mu, sigma)` of `[B, T, input_depth]` inputs (tensors)."""
-        self.require_encoder("encoding")
         inputs = ops.cast(inputs, self.compute_dtype)
         if controls is not None:
             controls = ops.cast(controls, self.compute_dtype)
