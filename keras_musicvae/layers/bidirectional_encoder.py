@@ -99,10 +99,11 @@ class BidirectionalEncoder(keras.layers.Layer):
             x_bw = ops.flip(self._dropout(x, training), axis=1)
             zeros = ops.zeros((batch_size, units), self.compute_dtype)
             (out_fw, out_bw_reversed), (state_fw, state_bw) = lstm_recurrence(
-                [ops.matmul(x_fw, fw_kernel) + fw_bias, ops.matmul(x_bw, bw_kernel) + bw_bias],
+                [ops.matmul(x_fw, fw_kernel), ops.matmul(x_bw, bw_kernel)],
                 [fw_recurrent, bw_recurrent],
                 [(zeros, zeros), (zeros, zeros)],
                 masks,
+                biases=[fw_bias, bw_bias],
             )
             x = ops.concatenate([out_fw, ops.flip(out_bw_reversed, axis=1)], axis=-1)
         return ops.concatenate([state_fw[0], state_bw[0]], axis=-1)

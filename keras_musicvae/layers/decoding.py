@@ -17,7 +17,11 @@ resets the states where a segment starts (`ops.scan`; on TensorFlow a
 bounded `tf.scan`, which XLA can differentiate, `tf_scan.py`); on eager PyTorch the segments run
 one after the other (`segments_in_python`), and free-running sampling with
 categorical heads on the inference path leaves `keras.ops` altogether for a
-plain PyTorch loop with the same numbers (`torch_decoding.py`).
+plain PyTorch loop with the same numbers (`torch_decoding.py`). Scheduled
+sampling of flat decoders with categorical heads (the 2-bar models' training)
+runs the loop of `scheduled_sampling.py`, whose backward pass is written by
+hand; the generic loop here, differentiated automatically, stays the
+reference (`fused_gradient=False`).
 
 Precision: the loop runs in the bar decoders' compute dtype (conditionings,
 hidden states, tokens and logits), with the weights cast to it once before
@@ -35,6 +39,7 @@ import keras
 from keras import ops
 from keras import tree
 
+from keras_musicvae.layers import scheduled_sampling
 from keras_musicvae.layers.precision import accumulation_dtype
 
 
@@ -49,6 +54,7 @@ def run_decoding_loop(
     use_sample=None,
     start_tokens=None,
     training=False,
+    fused_gradient=True,
 ):
     """Decodes step by step.
 
@@ -72,6 +78,11 @@ def run_decoding_loop(
             out the input of each LSTM layer at every step, as its
             teacher-forced path does (Magenta's `DropoutWrapper` applies in
             every decoding helper). The masks are drawn before the loop.
+        fused_gradient: scheduled sampling of flat decoders with
+            categorical heads runs the loop of `scheduled_sampling.py`,
+            whose backward pass is written by hand; False keeps the generic
+            loop under automatic differentiation (same numbers; the
+            reference of the tests).
 
     Returns:
         `(samples, logits)`: lists (per stream) of `[B, T, D_i]` and
@@ -144,6 +155,9 @@ def run_decoding_loop(
             for s, t in zip(per_stream, teacher_inputs)
         ]
         xs["use_sample"] = time_major(ops.expand_dims(ops.cast(use_sample, "bool"), -1))
+        if fused_gradient and start_tokens is None and scheduled_sampling.applies(per_stream, num_segments):
+            samples, logits = scheduled_sampling.run(per_stream, temperature, xs, dtype)
+            return [time_major(x) for x in samples], [time_major(x) for x in logits]
     if keras.backend.backend() == "torch":
         # Sampling on eager PyTorch: the same loop without keras.ops' per-call costs.
         from keras_musicvae.layers import torch_decoding

@@ -330,14 +330,19 @@ class LSTMStack(keras.layers.Layer):
         masks = None if mask is None else [mask]
         for k in range(len(self.units)):
             if k == 0 and first_layer_projection is not None:
-                projection = first_layer_projection
+                projection, biases = first_layer_projection, None
             else:
-                projection = self.input_projection(self._dropout(x, training), k)
+                # The bias is added by the recurrence (`lstm_recurrence`'s
+                # `biases`: its gradient is then one product).
+                kernel = compute_weight(self, self.kernels[k])
+                projection = ops.matmul(self._dropout(x, training), kernel)
+                biases = [compute_weight(self, self.biases[k])]
             (x,), (state,) = lstm_recurrence(
                 [projection],
                 [self.recurrent_kernels[k]],
                 [initial_state[k]],
                 masks,
+                biases=biases,
             )
             final_states.append(state)
         return x, final_states

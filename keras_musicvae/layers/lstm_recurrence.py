@@ -35,7 +35,16 @@ unchanged.
 
 The step functions do only what the sequence needs: without masks there is
 no masking arithmetic at all, and with masks a state is carried through a
-step past the sequence's end by one `where` per tensor.
+step past the sequence's end by one `where` per tensor. Masks that are all
+True (a batch of full-length sequences, such as every 2-bar window) take
+the unmasked loops, forward and backward, chosen by a `cond` inside the
+custom-gradient function. Biases given apart (`biases=`) are added to the
+projections inside it, so that their gradients are summed as one matrix
+product (`step_sums`).
+
+`recurrence_backward` (one recurrence's backward loop, from the saved
+values of `cell_step`) also serves the scheduled-sampling loop's
+hand-written backward pass (`scheduled_sampling.py`).
 """
 
 import keras
@@ -73,14 +82,39 @@ def _batch_major(x):
     return ops.moveaxis(x, 0, 1)
 
 
+def cell_step(gate_inputs, cell_state):
+    """One LSTM update that keeps what the hand-written backward pass reads.
+
+    Args:
+        gate_inputs: `[B, 4H]` pre-activations (gates i, f, c, o) in the
+            compute dtype (the products run in it).
+        cell_state: `[B, H]`, float32 under a half-precision policy.
+
+    Returns:
+        `(h, c, (i, f, g, o))`: `h` in the compute dtype; `c` and the four
+        gate activations in the accumulation dtype (the same numbers as
+        `lstm_gates`).
+    """
+    dtype = keras.backend.standardize_dtype(gate_inputs.dtype)
+    gi, gf, gg, go = ops.split(ops.cast(gate_inputs, accumulation_dtype(dtype)), 4, axis=-1)
+    gi, gf, gg, go = ops.sigmoid(gi), ops.sigmoid(gf), ops.tanh(gg), ops.sigmoid(go)
+    c = gf * cell_state + gi * gg
+    return ops.cast(go * ops.tanh(c), dtype), c, (gi, gf, gg, go)
+
+
 def lstm_recurrence(
-    input_projections, recurrent_kernels, initial_states, masks=None, fused_gradient=True
+    input_projections,
+    recurrent_kernels,
+    initial_states,
+    masks=None,
+    fused_gradient=True,
+    biases=None,
 ):
     """Runs several independent LSTM recurrences over time in one loop.
 
     Args:
         input_projections: list of `[B, T, 4H_i]` tensors (inputs already
-            multiplied by the kernel, bias added).
+            multiplied by the kernel; the bias added, or given in `biases`).
         recurrent_kernels: list of `[H_i, 4H_i]` tensors.
         initial_states: list of `(h, c)` pairs, each `[B, H_i]` (any float
             dtype: `h` is cast to the inputs' dtype, `c` to float32 for
@@ -90,6 +124,12 @@ def lstm_recurrence(
             (steps past a sequence's length).
         fused_gradient: use the hand-written backward pass (see the module
             docstring); False differentiates the loop automatically.
+        biases: None, or a list of `[4H_i]` biases added to the projections
+            here: the hand-written backward pass then sums their gradients
+            over steps and batch as one matrix product (`step_sums`), where
+            automatic differentiation of `projection + bias` would reduce the
+            leading axes (TensorFlow: 2 ms for a `[64, 32, 2048]` gradient on
+            this CPU, against 0.4 ms).
 
     Returns:
         `(outputs, final_states)`: a list of `[B, T, H_i]` hidden-state
@@ -106,22 +146,22 @@ def lstm_recurrence(
     # Read variables here, outside the custom-gradient function (TensorFlow's
     # eager custom_gradient would otherwise ask for their gradients itself),
     # in the compute dtype (a mixed policy's variables are float32).
-    recurrent_kernels = [
-        ops.cast(ops.copy(r) if isinstance(r, keras.Variable) else r, dtype)
-        for r in recurrent_kernels
-    ]
+    recurrent_kernels = [_read(r, dtype) for r in recurrent_kernels]
+    biases = [] if biases is None else [_read(b, dtype) for b in biases]
     args = (
         input_projections
         + recurrent_kernels
         + [ops.cast(h, dtype) for h, _ in initial_states]
         # The cell state is carried in float32 (module docstring).
         + [ops.cast(c, accumulate) for _, c in initial_states]
+        + biases
         + masks
     )
+    layout = (num, bool(biases))
     if fused_gradient:
-        packed = _fused(num, *args)
+        packed = _fused(layout, *args)
     else:
-        packed = _forward_packed(num, args)[0]
+        packed = _forward_packed(layout, args)[0]
     # packed: [B, T + 2, sum(H)]: per recurrence the outputs, final h, final c.
     # Split rather than sliced: the gradient of a split is one concatenation,
     # while each slice's gradient is a zero-filled tensor of the whole
@@ -139,13 +179,22 @@ def lstm_recurrence(
     return outputs, final_states
 
 
-def _split_args(num, args):
-    projections = args[:num]
-    kernels = args[num : 2 * num]
-    h0 = args[2 * num : 3 * num]
-    c0 = args[3 * num : 4 * num]
-    masks = args[4 * num : 5 * num]  # empty: no masks
-    return projections, kernels, h0, c0, masks
+def _read(weight, dtype):
+    """A weight as a tensor in `dtype` (a variable is read here)."""
+    return ops.cast(ops.copy(weight) if isinstance(weight, keras.Variable) else weight, dtype)
+
+
+def _split_args(layout, args):
+    """`(projections, kernels, h0, c0, biases, masks)` of the flat argument
+    list (`biases` and `masks` may be empty), for `layout = (number of
+    recurrences, whether biases are given)`."""
+    num, has_biases = layout
+    groups, start = [], 0
+    for size in (num, num, num, num, num if has_biases else 0):
+        groups.append(args[start : start + size])
+        start += size
+    groups.append(args[start:])  # masks, or none
+    return tuple(groups)
 
 
 def _time_major_keep(masks):
@@ -168,12 +217,15 @@ def _layer_carry(carry, i):
     return values[0], values[1], tuple(values[2:])
 
 
-def _forward_packed(num, args):
+def _forward_packed(layout, args):
     """Forward loop; returns the packed outputs and what the backward needs."""
-    projections, kernels, h0, c0, masks = _split_args(num, args)
+    num = layout[0]
+    projections, kernels, h0, c0, biases, masks = _split_args(layout, args)
     dtype = keras.backend.standardize_dtype(projections[0].dtype)
     accumulate = accumulation_dtype(dtype)
     keeps = _time_major_keep(masks)
+    if biases:
+        projections = [p + b for p, b in zip(projections, biases)]
     xs = [_time_major(p) for p in projections] + keeps
     # Laid out once for the backend's fastest per-step product.
     recurrent_products = [LoopMatrix(k) for k in kernels]
@@ -182,18 +234,13 @@ def _forward_packed(num, args):
         new_carry = []
         for i in range(num):
             h, c, _ = _layer_carry(carry, i)
-            # The product in the compute dtype; gates and c in float32.
-            gates = ops.cast(step_inputs[i] + recurrent_products[i](h), accumulate)
-            gi, gf, gg, go = ops.split(gates, 4, axis=-1)
-            gi, gf, gg, go = ops.sigmoid(gi), ops.sigmoid(gf), ops.tanh(gg), ops.sigmoid(go)
-            c_new = gf * c + gi * gg
-            h_new = ops.cast(go * ops.tanh(c_new), dtype)
+            h_new, c_new, activations = cell_step(step_inputs[i] + recurrent_products[i](h), c)
             if masks:
                 # Past a sequence's end the state is carried unchanged.
                 keep = step_inputs[num + i]
                 h_new = ops.where(keep, h_new, h)
                 c_new = ops.where(keep, c_new, c)
-            new_carry += [h_new, c_new, gi, gf, gg, go]
+            new_carry += [h_new, c_new, *activations]
         return new_carry, new_carry
 
     init = []
@@ -224,97 +271,167 @@ def _forward_packed(num, args):
     return ops.concatenate(packed, axis=-1), saved
 
 
-def _fused(num, *args):
+def _fused(layout, *args):
     @ops.custom_gradient
     def run(*args):
-        packed, saved = _forward_packed(num, args)
+        num_masks = len(_split_args(layout, args)[-1])
+        if not num_masks:
+            packed, saved = _forward_packed(layout, args)
+        else:
+            # A batch of full-length sequences (every 2-bar window) runs the
+            # loops without the masking arithmetic: the same numbers, 7.5%
+            # less time for a cat_mel_2bar_small training step on TensorFlow
+            # (`mixed_bfloat16`, batch 64). The branch is taken inside the
+            # custom-gradient function, so neither branch's intermediate
+            # values are exposed to automatic differentiation.
+            unmasked = args[: len(args) - num_masks]
+            full = ops.all(ops.greater(ops.stack(args[len(args) - num_masks :]), 0.5))
+            packed, saved = ops.cond(
+                full,
+                lambda: _forward_packed(layout, unmasked),
+                lambda: _forward_packed(layout, args),
+            )
 
         def grad(*upstream_args, upstream=None):
             if upstream is None:
                 (upstream,) = upstream_args
-            return _backward(num, args, saved, upstream)
+            if not num_masks:
+                return _backward(layout, args, saved, upstream)
+            mask_grads = tuple(ops.zeros_like(m) for m in args[len(args) - num_masks :])
+            return ops.cond(
+                full,
+                lambda: _backward(layout, unmasked, saved, upstream) + mask_grads,
+                lambda: _backward(layout, args, saved, upstream),
+            )
 
         return packed, grad
 
     return run(*args)
 
 
-def _backward(num, args, saved, upstream):
-    projections, kernels, h0, c0, masks = _split_args(num, args)
-    dtype = keras.backend.standardize_dtype(projections[0].dtype)
-    accumulate = accumulation_dtype(dtype)
+def _backward(layout, args, saved, upstream):
+    projections, kernels, h0, c0, biases, masks = _split_args(layout, args)
+    accumulate = accumulation_dtype(keras.backend.standardize_dtype(projections[0].dtype))
     keeps = _time_major_keep(masks)
     grads_projection, grads_kernel, grads_h0, grads_c0 = [], [], [], []
     parts = split_by_sizes(upstream, [k.shape[0] for k in kernels])
-    # Run each recurrence's backward loop (they are independent).
+    # Each recurrence's backward loop (they are independent).
     for i, part in enumerate(parts):
-        units = kernels[i].shape[0]
-        # dh and dc are carried in float32, like c; the products and the
-        # per-step gate gradients are in the compute dtype.
         d_outputs = ops.cast(_time_major(part[:, :-2]), accumulate)
+        keep = keeps[i] if masks else None
         if masks:
             # The outputs past a sequence's end are constant zeros.
-            d_outputs = ops.where(keeps[i], d_outputs, ops.zeros_like(d_outputs))
-        d_h_final = ops.cast(part[:, -2], accumulate)
-        d_c_final = ops.cast(part[:, -1], accumulate)
-        hs, cs, (gi, gf, gg, go) = saved[i]
-        c_prev = ops.concatenate([ops.expand_dims(c0[i], 0), cs[:-1]], axis=0)
-        # Everything of the gate derivatives that does not depend on the
-        # incoming gradients is computed here for all steps at once (large
-        # element-wise operations), leaving the loop with a few per step:
-        #   dh      = dh_next + d_out
-        #   dc      = dc_next + dh * go * (1 - tanh(c)^2)
-        #   d_gates = [dc, dc, dc, dh] * [gg gi (1 - gi), c_prev gf (1 - gf),
-        #                                 gi (1 - gg^2), tanh(c) go (1 - go)]
-        #   dh_prev = d_gates @ kernel^T,  dc_prev = dc * gf
-        tanh_c = ops.tanh(cs)
-        dc_from_dh = go * (1.0 - ops.square(tanh_c))
-        coefficients = ops.concatenate(
-            [gg * gi * (1.0 - gi), c_prev * gf * (1.0 - gf), gi * (1.0 - ops.square(gg)), tanh_c * go * (1.0 - go)],
-            axis=-1,
-        )
-        if masks:
-            # A step past the sequence's end changed nothing: no gate
-            # gradients, and dc passes through it (dc_from_dh 0, gf 1); dh
-            # passes through by a `where` in the loop.
-            keep = keeps[i]
-            coefficients = ops.where(keep, coefficients, ops.zeros_like(coefficients))
-            dc_from_dh = ops.where(keep, dc_from_dh, ops.zeros_like(dc_from_dh))
-            gf = ops.where(keep, gf, ops.ones_like(gf))
-        # `d_gates @ kernel^T`, the operand laid out once (`LoopMatrix`).
-        times_kernel_t = LoopMatrix(kernels[i], transpose=True)
-
-        def step(carry, step_inputs, times_kernel_t=times_kernel_t):
-            dh_next, dc_next, _ = carry
-            d_out, dc_from_dh_t, coefficients_t, gf_t = step_inputs[:4]
-            dh = dh_next + d_out
-            dc = dc_next + dh * dc_from_dh_t
-            d_gates = ops.cast(ops.concatenate([dc, dc, dc, dh], axis=-1) * coefficients_t, dtype)
-            dh_prev = ops.cast(times_kernel_t(d_gates), accumulate)
-            if masks:
-                dh_prev = ops.where(step_inputs[4], dh_prev, dh)
-            new = [dh_prev, dc * gf_t, d_gates]
-            return new, new
-
-        xs = [ops.flip(x, 0) for x in (d_outputs, dc_from_dh, coefficients, gf)]
-        if masks:
-            xs.append(ops.flip(keeps[i], 0))
-        # The final state of a masked (finished) sequence is the state at its
-        # last valid step: its gradient enters where the state was frozen,
-        # which the pass-through of masked steps handles.
-        init = [d_h_final, d_c_final, ops.zeros((ops.shape(hs)[1], 4 * units), dtype)]
-        final, per_step = ops.scan(step, init, xs)
-        d_gates = ops.flip(per_step[2], 0)  # [T, B, 4H], time order
-        h_prev = ops.concatenate([ops.expand_dims(h0[i], 0), hs[:-1]], axis=0)
-        steps_times_batch = ops.shape(d_gates)[0] * ops.shape(d_gates)[1]
-        grads_kernel.append(
-            ops.matmul(
-                ops.transpose(ops.reshape(h_prev, (steps_times_batch, units))),
-                ops.reshape(d_gates, (steps_times_batch, 4 * units)),
-            )
-        )
+            d_outputs = ops.where(keep, d_outputs, ops.zeros_like(d_outputs))
+        d_gates, d_kernel, d_h0, d_c0 = recurrence_backward(
+            kernels[i], h0[i], c0[i], saved[i], d_outputs,
+            ops.cast(part[:, -2], accumulate), ops.cast(part[:, -1], accumulate), keep,
+        )  # fmt: skip
         grads_projection.append(_batch_major(d_gates))
-        grads_h0.append(ops.cast(final[0], dtype))
-        grads_c0.append(final[1])  # c0 is an accumulation-dtype input
+        grads_kernel.append(d_kernel)
+        grads_h0.append(d_h0)
+        grads_c0.append(d_c0)
+    grads_biases = [step_sums(g) for g in grads_projection] if biases else []
     grads_masks = [ops.zeros_like(m) for m in masks]
-    return tuple(grads_projection + grads_kernel + grads_h0 + grads_c0 + grads_masks)
+    return tuple(
+        grads_projection + grads_kernel + grads_h0 + grads_c0 + grads_biases + grads_masks
+    )
+
+
+def recurrence_backward(kernel, h0, c0, saved, d_outputs, d_h_final=None, d_c_final=None, keep=None):
+    """The backward pass of one LSTM recurrence from its saved forward values.
+
+    Args:
+        kernel: `[H, 4H]` recurrent kernel in the compute dtype.
+        h0: `[B, H]` initial hidden state (compute dtype).
+        c0: `[B, H]` initial cell state (accumulation dtype).
+        saved: time-major `(hs, cs, (i, f, g, o))` of the forward loop
+            (`cell_step`'s outputs at every step), each `[T, B, H]`.
+        d_outputs: `[T, B, H]` gradient of each step's output `h`, in the
+            accumulation dtype, time-major.
+        d_h_final, d_c_final: `[B, H]` gradients of the final state (None:
+            zeros).
+        keep: None, or `[T, B, 1]` booleans, False where a step was masked
+            (the state carried through it unchanged).
+
+    Returns:
+        `(d_gates, d_kernel, d_h0, d_c0)`: `[T, B, 4H]` time-major gradients
+        of the gate pre-activations (compute dtype), `[H, 4H]`, and the
+        initial state's gradients, in the compute and accumulation dtypes.
+    """
+    units = int(kernel.shape[0])
+    dtype = keras.backend.standardize_dtype(kernel.dtype)
+    accumulate = accumulation_dtype(dtype)
+    hs, cs, (gi, gf, gg, go) = saved
+    batch = ops.shape(hs)[1]
+    if d_h_final is None:
+        d_h_final = ops.zeros((batch, units), accumulate)
+    if d_c_final is None:
+        d_c_final = ops.zeros((batch, units), accumulate)
+    c_prev = ops.concatenate([ops.expand_dims(c0, 0), cs[:-1]], axis=0)
+    # Everything of the gate derivatives that does not depend on the
+    # incoming gradients is computed here for all steps at once (large
+    # element-wise operations), leaving the loop with a few per step:
+    #   dh      = dh_next + d_out
+    #   dc      = dc_next + dh * go * (1 - tanh(c)^2)
+    #   d_gates = [dc, dc, dc, dh] * [gg gi (1 - gi), c_prev gf (1 - gf),
+    #                                 gi (1 - gg^2), tanh(c) go (1 - go)]
+    #   dh_prev = d_gates @ kernel^T,  dc_prev = dc * gf
+    tanh_c = ops.tanh(cs)
+    dc_from_dh = go * (1.0 - ops.square(tanh_c))
+    coefficients = ops.concatenate(
+        [gg * gi * (1.0 - gi), c_prev * gf * (1.0 - gf), gi * (1.0 - ops.square(gg)), tanh_c * go * (1.0 - go)],
+        axis=-1,
+    )
+    if keep is not None:
+        # A step past the sequence's end changed nothing: no gate
+        # gradients, and dc passes through it (dc_from_dh 0, gf 1); dh
+        # passes through by a `where` in the loop.
+        coefficients = ops.where(keep, coefficients, ops.zeros_like(coefficients))
+        dc_from_dh = ops.where(keep, dc_from_dh, ops.zeros_like(dc_from_dh))
+        gf = ops.where(keep, gf, ops.ones_like(gf))
+    # `d_gates @ kernel^T`, the operand laid out once (`LoopMatrix`).
+    times_kernel_t = LoopMatrix(kernel, transpose=True)
+
+    def step(carry, step_inputs):
+        dh_next, dc_next, _ = carry
+        d_out, dc_from_dh_t, coefficients_t, gf_t = step_inputs[:4]
+        dh = dh_next + d_out
+        dc = dc_next + dh * dc_from_dh_t
+        d_gates = ops.cast(ops.concatenate([dc, dc, dc, dh], axis=-1) * coefficients_t, dtype)
+        dh_prev = ops.cast(times_kernel_t(d_gates), accumulate)
+        if keep is not None:
+            dh_prev = ops.where(step_inputs[4], dh_prev, dh)
+        new = [dh_prev, dc * gf_t, d_gates]
+        return new, new
+
+    xs = [d_outputs, dc_from_dh, coefficients, gf]
+    if keep is not None:
+        xs.append(keep)
+    # The final state of a masked (finished) sequence is the state at its
+    # last valid step: its gradient enters where the state was frozen,
+    # which the pass-through of masked steps handles.
+    init = [d_h_final, d_c_final, ops.zeros((batch, 4 * units), dtype)]
+    # From the last step to the first; the per-step outputs come back in
+    # time order (no reversed copies of the inputs and outputs).
+    final, per_step = ops.scan(step, init, xs, reverse=True)
+    d_gates = per_step[2]  # [T, B, 4H]
+    h_prev = ops.concatenate([ops.expand_dims(ops.cast(h0, dtype), 0), hs[:-1]], axis=0)
+    d_kernel = ops.matmul(ops.transpose(flatten_steps(h_prev)), flatten_steps(d_gates))
+    # c0 is an accumulation-dtype input.
+    return d_gates, d_kernel, ops.cast(final[0], dtype), ops.cast(final[1], accumulate)
+
+
+def flatten_steps(x):
+    """`[T, B, N]` -> `[T * B, N]`."""
+    return ops.reshape(x, (-1, x.shape[-1]))
+
+
+def step_sums(x):
+    """`[..., N]` summed over every leading axis, `[N]`: the gradient of a
+    bias added at every step. One matrix product with a row of ones, in
+    `x`'s dtype (the products accumulate in float32): TensorFlow reduces the
+    leading axes of a `[32, 64, 2048]` tensor in 2 ms on this CPU, and
+    multiplies it by ones in 0.4 ms."""
+    flat = flatten_steps(x)
+    ones = ops.ones((1, ops.shape(flat)[0]), flat.dtype)
+    return ops.reshape(ops.matmul(ones, flat), (x.shape[-1],))

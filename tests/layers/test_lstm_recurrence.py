@@ -123,8 +123,11 @@ def sizes(request, monkeypatch):
     return request.param
 
 
-@pytest.mark.parametrize("lengths", [LENGTHS, None], ids=["masked", "unmasked"])
+@pytest.mark.parametrize(
+    "lengths", [LENGTHS, None, [STEPS] * BATCH], ids=["masked", "unmasked", "masks_all_full"]
+)
 def test_hand_written_gradient_equals_autodiff(sizes, lengths):
+    """(Masks that are all True take the unmasked loops, `_fused`.)"""
     args, weights, masks = _problem(0, lengths)
     fused = _gradients(_loss_fn(weights, masks, True), args)
     autodiff = _gradients(_loss_fn(weights, masks, False), args)
@@ -274,3 +277,39 @@ def test_half_precision_recurrence_and_its_hand_written_gradient(dtype, sizes):
         scale = max(1.0, float(np.max(np.abs(g_32))))
         np.testing.assert_allclose(got, to_numpy(ops.cast(g_auto, "float32")), atol=0.03 * scale)
         np.testing.assert_allclose(got, g_32, atol=0.06 * scale)
+
+
+@pytest.mark.parametrize("lengths", [LENGTHS, None], ids=["masked", "unmasked"])
+def test_biases_given_apart_equal_biases_added_to_the_projections(lengths):
+    """`biases=`: the recurrence adds them, and its backward pass sums their
+    gradients (`step_sums`) to what autodiff of `projection + bias` gives."""
+    args, weights, masks = _problem(7, lengths)
+    rng = np.random.default_rng(7)
+    biases = [rng.normal(size=(4 * h,)).astype("float32") for h in SIZES]
+    n = len(SIZES)
+    tensor_masks = None if masks is None else [ops.convert_to_tensor(m) for m in masks]
+
+    def loss(apart):
+        def fn(*all_args):
+            args, bias = all_args[: 4 * n], all_args[4 * n :]
+            projections = list(args[:n]) if apart else [p + b for p, b in zip(args[:n], bias)]
+            outputs, finals = lstm_recurrence(
+                projections,
+                list(args[n : 2 * n]),
+                [(args[2 * n + 2 * i], args[2 * n + 2 * i + 1]) for i in range(n)],
+                masks=tensor_masks,
+                fused_gradient=apart,
+                biases=list(bias) if apart else None,
+            )
+            total = 0.0
+            for out, (h, c), (w_out, w_h, w_c) in zip(outputs, finals, weights):
+                total = total + ops.sum(out * ops.cast(w_out, out.dtype))
+                total = total + ops.sum(h * ops.cast(w_h, h.dtype)) + ops.sum(c * ops.cast(w_c, c.dtype))
+            return total
+
+        return fn
+
+    apart = _gradients(loss(True), args + biases)
+    added = _gradients(loss(False), args + biases)
+    for g_apart, g_added in zip(apart, added):
+        np.testing.assert_allclose(g_apart, g_added, atol=1e-5, rtol=1e-4)

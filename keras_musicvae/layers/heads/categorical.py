@@ -20,6 +20,7 @@ class CategoricalHead(OutputHead):
     """
 
     class_logits = True
+    constant_samples = True
 
     def sample_correct(self, samples, targets):
         return ops.expand_dims(_same_class(samples, targets), -1)
@@ -62,6 +63,7 @@ class MultiStreamCategoricalHead(OutputHead):
         super().__init__(sum(self.output_depths), input_dim, **kwargs)
 
     class_logits = True
+    constant_samples = True
 
     @property
     def stream_depths(self):

@@ -51,6 +51,12 @@ class OutputHead(keras.layers.Layer):
     #: and groove outputs are not, and evaluation skips what needs them.
     class_logits = False
 
+    #: Whether `sample` draws one-hot vectors from the logits and noise alone
+    #: (no weights read, no gradient through the draw), so that a
+    #: scheduled-sampling loop can treat the samples it feeds back as
+    #: constants (`scheduled_sampling.py`'s hand-written backward pass).
+    constant_samples = False
+
     def __init__(self, output_depth, input_dim, **kwargs):
         super().__init__(**kwargs)
         self.output_depth = int(output_depth)
