@@ -69,19 +69,26 @@ def _problem(seed, lengths=None):
     return args, weights, masks
 
 
-def _loss_fn(weights, masks, fused):
+def _loss_fn(weights, masks, fused, biases=None):
+    """The scalar loss of `lstm_recurrence` on `_problem`'s args; with
+    `biases` ("apart" or "added"), n biases follow those args, given to the
+    recurrence apart or added to the projections."""
     n = len(SIZES)
 
     def loss(*args):
         projections = list(args[:n])
         kernels = list(args[n : 2 * n])
         states = [(args[2 * n + 2 * i], args[2 * n + 2 * i + 1]) for i in range(n)]
+        bias = list(args[4 * n :])
+        if biases == "added":
+            projections = [p + b for p, b in zip(projections, bias)]
         outputs, finals = lstm_recurrence(
             projections,
             kernels,
             states,
             masks=None if masks is None else [ops.convert_to_tensor(m) for m in masks],
             fused_gradient=fused,
+            biases=bias if biases == "apart" else None,
         )
         total = 0.0
         for out, (h, c), (w_out, w_h, w_c) in zip(outputs, finals, weights):
@@ -286,30 +293,7 @@ def test_biases_given_apart_equal_biases_added_to_the_projections(lengths):
     args, weights, masks = _problem(7, lengths)
     rng = np.random.default_rng(7)
     biases = [rng.normal(size=(4 * h,)).astype("float32") for h in SIZES]
-    n = len(SIZES)
-    tensor_masks = None if masks is None else [ops.convert_to_tensor(m) for m in masks]
-
-    def loss(apart):
-        def fn(*all_args):
-            args, bias = all_args[: 4 * n], all_args[4 * n :]
-            projections = list(args[:n]) if apart else [p + b for p, b in zip(args[:n], bias)]
-            outputs, finals = lstm_recurrence(
-                projections,
-                list(args[n : 2 * n]),
-                [(args[2 * n + 2 * i], args[2 * n + 2 * i + 1]) for i in range(n)],
-                masks=tensor_masks,
-                fused_gradient=apart,
-                biases=list(bias) if apart else None,
-            )
-            total = 0.0
-            for out, (h, c), (w_out, w_h, w_c) in zip(outputs, finals, weights):
-                total = total + ops.sum(out * ops.cast(w_out, out.dtype))
-                total = total + ops.sum(h * ops.cast(w_h, h.dtype)) + ops.sum(c * ops.cast(w_c, c.dtype))
-            return total
-
-        return fn
-
-    apart = _gradients(loss(True), args + biases)
-    added = _gradients(loss(False), args + biases)
+    apart = _gradients(_loss_fn(weights, masks, True, biases="apart"), args + biases)
+    added = _gradients(_loss_fn(weights, masks, False, biases="added"), args + biases)
     for g_apart, g_added in zip(apart, added):
         np.testing.assert_allclose(g_apart, g_added, atol=1e-5, rtol=1e-4)
