@@ -66,12 +66,9 @@ def lstm_gates(gate_inputs, cell_state):
     Returns:
         `(h, c)`, each `[B, H]`.
     """
-    dtype = keras.backend.standardize_dtype(gate_inputs.dtype)
-    accumulate = accumulation_dtype(dtype)
-    i, f, g, o = ops.split(ops.cast(gate_inputs, accumulate), 4, axis=-1)
-    c = ops.sigmoid(f) * ops.cast(cell_state, accumulate) + ops.sigmoid(i) * ops.tanh(g)
-    h = ops.sigmoid(o) * ops.tanh(c)
-    return ops.cast(h, dtype), c
+    accumulate = accumulation_dtype(keras.backend.standardize_dtype(gate_inputs.dtype))
+    h, c, _ = cell_step(gate_inputs, ops.cast(cell_state, accumulate))
+    return h, c
 
 
 def _time_major(x):
@@ -92,8 +89,8 @@ def cell_step(gate_inputs, cell_state):
 
     Returns:
         `(h, c, (i, f, g, o))`: `h` in the compute dtype; `c` and the four
-        gate activations in the accumulation dtype (the same numbers as
-        `lstm_gates`).
+        gate activations in the accumulation dtype (`lstm_gates` without
+        the activations).
     """
     dtype = keras.backend.standardize_dtype(gate_inputs.dtype)
     gi, gf, gg, go = ops.split(ops.cast(gate_inputs, accumulation_dtype(dtype)), 4, axis=-1)
