@@ -84,17 +84,26 @@ def run(per_stream, temperature, xs, dtype):
     first = ops.expand_dims(ops.expand_dims(ops.equal(ops.arange(num_steps), 0), -1), -1)
     fed_sample = ops.logical_and(xs["use_sample"], ops.logical_not(first))
     args = [ops.cast(fed_sample, accumulation_dtype(dtype))]
-    for i, stream in enumerate(per_stream):
+    for i, (stream, stream_layout) in enumerate(zip(per_stream, layout.streams)):
         params = stream["params"]
         lstm = params["lstm"]
-        args += [xs["teacher"][i], stream["conditioning_projection"][0]]
+        named = {
+            "teacher": xs["teacher"][i],
+            "conditioning": stream["conditioning_projection"][0],
+            "noise": xs["noise"][i],
+            "token_kernel": params["token"].kernel,
+            "head_kernel": params["head"].kernel,
+            "head_bias": params["head"].bias,
+        }
         if layout.with_controls:
-            args.append(xs["control"][i])
-        args += [xs["noise"][i], params["token"].kernel, params["head"].kernel, params["head"].bias]
+            named["control"] = xs["control"][i]
         for k, (h0, c0) in enumerate(stream["segment_states"]):
-            args += [lstm.recurrent_kernels[k], h0[0], c0[0]]
+            named[f"recurrent_kernel_{k}"] = lstm.recurrent_kernels[k]
+            named[f"h0_{k}"], named[f"c0_{k}"] = h0[0], c0[0]
             if k > 0:
-                args += [lstm.kernels[k], lstm.biases[k]]
+                named[f"kernel_{k}"], named[f"bias_{k}"] = lstm.kernels[k], lstm.biases[k]
+        # In the order `_StreamLayout` reads them back.
+        args += [named[name] for name in stream_layout.index]
     packed = _differentiable(layout, args)
     samples, logits = [], []
     parts = split_by_sizes(packed, layout.output_sizes)
@@ -284,11 +293,10 @@ def _backward(layout, args, saved, upstream):
         # The first layer's gates: where(fed, sample @ token_kernel, teacher)
         # + conditioning (+ control).
         grads[index["teacher"]] = ops.where(fed_sample, ops.zeros_like(d_gates), d_gates)
-        # Summed over steps as one product (`step_sums`).
+        # Summed over steps only: `step_sums` of the steps' flattened rows.
         num_steps, batch = ops.shape(d_gates)[0], ops.shape(d_gates)[1]
         grads[index["conditioning"]] = ops.reshape(
-            ops.matmul(ops.ones((1, num_steps), dtype), ops.reshape(d_gates, (num_steps, -1))),
-            (batch, d_gates.shape[-1]),
+            step_sums(ops.reshape(d_gates, (num_steps, -1))), (batch, d_gates.shape[-1])
         )
         if layout.with_controls:
             grads[index["control"]] = d_gates
