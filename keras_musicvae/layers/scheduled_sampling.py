@@ -293,10 +293,12 @@ def _backward(layout, args, saved, upstream):
         # The first layer's gates: where(fed, sample @ token_kernel, teacher)
         # + conditioning (+ control).
         grads[index["teacher"]] = ops.where(fed_sample, ops.zeros_like(d_gates), d_gates)
-        # Summed over steps only: `step_sums` of the steps' flattened rows.
+        # Summed over steps only, as one product (like `step_sums`; written
+        # out here because the batch size may be unknown when traced).
         num_steps, batch = ops.shape(d_gates)[0], ops.shape(d_gates)[1]
         grads[index["conditioning"]] = ops.reshape(
-            step_sums(ops.reshape(d_gates, (num_steps, -1))), (batch, d_gates.shape[-1])
+            ops.matmul(ops.ones((1, num_steps), dtype), ops.reshape(d_gates, (num_steps, -1))),
+            (batch, d_gates.shape[-1]),
         )
         if layout.with_controls:
             grads[index["control"]] = d_gates
